@@ -1,0 +1,292 @@
+//! The downstream HTTP surface: `POST/GET/DELETE /mcp`, health, readiness and metrics.
+//!
+//! Transport-level checks happen here, in this order: origin, body size, JSON-RPC parse,
+//! authentication, era (session or 2026 headers). Everything after is [`crate::pipeline`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use portcullis_mcp::headers::{self as mh, MetaHeaders};
+use portcullis_mcp::version::meta;
+use portcullis_mcp::{Era, Id, Message, Method, RawObject, Response as RpcResponse, Revision};
+use portcullis_transport::{ClientContext, Health, sse};
+use serde_json::json;
+
+use crate::Gateway;
+use crate::error::GatewayError;
+use crate::pipeline::{self, EraCtx, Inbound, Reply};
+use crate::session::ClientCaps;
+use crate::stream::{EventLog, parse_event_id};
+
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/mcp", get(get_mcp).post(post_mcp).delete(delete_mcp))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(gw)
+}
+
+async fn post_mcp(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(crate::serve::Peer(peer)): ConnectInfo<crate::serve::Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let (reply, modern) = match accept(&gw, &headers, body, peer).await {
+        Ok(inbound) => {
+            let modern = inbound.era.is_modern();
+            (pipeline::handle(&gw, inbound).await, modern)
+        }
+        Err((err, id)) => (Reply::Error { err, id }, false),
+    };
+    if let Reply::Error { err, .. } = &reply {
+        tracing::info!(client.ip = %peer.ip(), error = %err, "request refused");
+        gw.metrics.observe("", err.label(), "", started.elapsed());
+    }
+    render(&gw, reply, modern).await
+}
+
+/// Every check before the pipeline; an error carries the request id when one was read.
+async fn accept(
+    gw: &Arc<Gateway>,
+    headers: &HeaderMap,
+    body: Body,
+    peer: SocketAddr,
+) -> Result<Inbound, (GatewayError, Option<Id>)> {
+    check_origin(gw, headers).map_err(|e| (e, None))?;
+    let limit = gw.limits.max_request_bytes;
+    let bytes = read_limited(body, limit).await.map_err(|e| (e, None))?;
+    let message = portcullis_mcp::parse(&bytes, gw.limits.max_json_depth).map_err(|e| {
+        let id = e.id().cloned();
+        (GatewayError::Parse(e), id)
+    })?;
+    let id = match &message {
+        Message::Request(r) => Some(r.id.clone()),
+        _ => None,
+    };
+    let who = gw.authn.authenticate(headers, Some(peer.ip())).map_err(|e| (e, id.clone()))?;
+    let era = classify(gw, headers, &message).map_err(|e| (e, id))?;
+    Ok(Inbound { message, who, era })
+}
+
+fn check_origin(gw: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or("");
+    if gw.allowed_origins.iter().any(|o| o == origin) {
+        Ok(())
+    } else {
+        Err(GatewayError::OriginRejected(origin.chars().take(200).collect()))
+    }
+}
+
+async fn read_limited(body: Body, limit: u64) -> Result<Bytes, GatewayError> {
+    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(GatewayError::BodyTooLarge(limit)),
+        Err(e) => Err(GatewayError::Internal(format!("reading body: {e}"))),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<Result<&'a str, ()>> {
+    headers.get(name).map(|v| v.to_str().map_err(|_| ()))
+}
+
+/// Decides the era of a message: a 2025-era session, a handshake, or a 2026 stateless request.
+fn classify(gw: &Gateway, headers: &HeaderMap, message: &Message) -> Result<EraCtx, GatewayError> {
+    if let Message::Request(r) = message {
+        if r.method == "initialize" {
+            return Ok(EraCtx::Handshake);
+        }
+    }
+    if let Some(sid) = header_str(headers, mh::SESSION_ID) {
+        let sid = sid.map_err(|()| GatewayError::UnknownSession)?;
+        return gw.sessions.get(sid).map(EraCtx::Legacy);
+    }
+    let (method, params) = match message {
+        Message::Request(r) => (r.method.as_str(), r.params.as_deref()),
+        Message::Notification(_) | Message::Response(_) => {
+            // 2026-07-28 defines no client notifications or responses over HTTP; accept and ignore.
+            return Ok(EraCtx::Modern { client: ClientContext::default(), caps: ClientCaps::default() });
+        }
+    };
+    let header_version = header_str(headers, mh::PROTOCOL_VERSION);
+    let params_obj = params.and_then(|p| RawObject::from_raw(p).ok());
+    let meta_obj = params_obj.as_ref().and_then(|p| p.get("_meta")).and_then(|m| RawObject::from_raw(m).ok());
+    let body_version = meta_obj.as_ref().and_then(|m| m.get_str(meta::PROTOCOL_VERSION));
+    let header_is_modern = matches!(header_version, Some(Ok(v)) if Revision::parse(v).is_some_and(|r| r.era() == Era::Modern));
+    if body_version.is_none() && !header_is_modern {
+        return match header_version {
+            Some(Ok(v)) if Revision::parse(v).is_none() => Err(GatewayError::UnsupportedVersion(v.to_owned())),
+            _ => Err(GatewayError::SessionRequired),
+        };
+    }
+    let m = Method::parse(method);
+    let body_name = m.name_field().and_then(|f| params_obj.as_ref().and_then(|p| p.get_str(f)));
+    let meta_headers = MetaHeaders {
+        protocol_version: header_version,
+        method: header_str(headers, mh::METHOD),
+        name: header_str(headers, mh::NAME),
+    };
+    mh::check(&meta_headers, Some(body_version.as_deref().unwrap_or("")), method, body_name.as_deref(), m.requires_name_header())?;
+    let version = body_version.unwrap_or_default();
+    match Revision::parse(&version) {
+        Some(r) if r.era() == Era::Modern => {}
+        _ => return Err(GatewayError::UnsupportedVersion(version)),
+    }
+    let capabilities = meta_obj.as_ref().and_then(|m| m.get(meta::CLIENT_CAPABILITIES)).map(|c| Arc::from(c.to_owned()));
+    let client_info = meta_obj.as_ref().and_then(|m| m.get(meta::CLIENT_INFO)).map(|c| Arc::from(c.to_owned()));
+    let caps = ClientCaps::from_json(capabilities.as_deref());
+    Ok(EraCtx::Modern { client: ClientContext { capabilities, client_info }, caps })
+}
+
+async fn render(gw: &Gateway, reply: Reply, modern: bool) -> Response {
+    match reply {
+        Reply::Json { body, session } => {
+            let mut resp = json_response(StatusCode::OK, body);
+            if let Some(sid) = session.and_then(|s| HeaderValue::from_str(&s).ok()) {
+                resp.headers_mut().insert(mh::SESSION_ID, sid);
+            }
+            resp
+        }
+        Reply::Accepted => StatusCode::ACCEPTED.into_response(),
+        Reply::Error { err, id } => error_response(gw, &err, id, modern),
+        Reply::Stream { log, cancel } => {
+            let Some(first) = log.first().await else {
+                return error_response(gw, &GatewayError::Internal("call ended without a response".into()), None, modern);
+            };
+            if first.last {
+                return json_response(StatusCode::OK, first.data);
+            }
+            let body = sse_body(log, 0, cancel);
+            sse_response(body)
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn error_response(gw: &Gateway, err: &GatewayError, id: Option<Id>, modern: bool) -> Response {
+    let public = err.public();
+    let mut status = public.status;
+    if modern && public.error.code == -32601 {
+        status = StatusCode::NOT_FOUND;
+    }
+    let body = Bytes::from(RpcResponse::error(id, public.error).to_bytes());
+    let mut resp = json_response(status, body);
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    let _ = gw;
+    resp
+}
+
+fn sse_body(log: Arc<EventLog>, from: u64, cancel: Option<tokio_util::sync::DropGuard>) -> Body {
+    let resumable = log.resumable;
+    let ids = Arc::clone(&log);
+    let stream = log.reader(from).map(move |ev| {
+        // Keep the guard alive as long as the body: dropping the body cancels the call.
+        let _ = &cancel;
+        let id = resumable.then(|| ids.event_id(ev.seq));
+        Ok::<_, std::convert::Infallible>(sse::encode(id.as_deref(), &ev.data))
+    });
+    Body::from_stream(stream)
+}
+
+fn sse_response(body: Body) -> Response {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// `GET /mcp`: a 2025-era session's notification stream, or the resumption of a response stream.
+async fn get_mcp(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(e) = check_origin(&gw, &headers) {
+        return error_response(&gw, &e, None, false);
+    }
+    let Some(Ok(sid)) = header_str(&headers, mh::SESSION_ID) else {
+        return error_response(&gw, &GatewayError::MethodNotAllowed, None, false);
+    };
+    let session = match gw.sessions.get(sid) {
+        Ok(s) => s,
+        Err(e) => return error_response(&gw, &e, None, false),
+    };
+    if let Some(Ok(last)) = header_str(&headers, mh::LAST_EVENT_ID) {
+        let Some((stream, seq)) = parse_event_id(last) else {
+            return error_response(&gw, &GatewayError::InvalidParams("bad Last-Event-ID".into()), None, false);
+        };
+        return match session.stream(stream) {
+            Some(log) => sse_response(sse_body(log, seq + 1, None)),
+            None => error_response(&gw, &GatewayError::UnknownSession, None, false),
+        };
+    }
+    let log = Arc::clone(&session.standalone);
+    let from = log.next_seq();
+    sse_response(sse_body(log, from, None))
+}
+
+/// `DELETE /mcp`: ends a 2025-era session.
+async fn delete_mcp(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(e) = check_origin(&gw, &headers) {
+        return error_response(&gw, &e, None, false);
+    }
+    let Some(Ok(sid)) = header_str(&headers, mh::SESSION_ID) else {
+        return error_response(&gw, &GatewayError::MethodNotAllowed, None, false);
+    };
+    if gw.sessions.remove(sid) {
+        gw.metrics.sessions.set(gw.sessions.len() as i64);
+        tracing::info!(session = %sid, "session ended by client");
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error_response(&gw, &GatewayError::UnknownSession, None, false)
+    }
+}
+
+async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut all_up = true;
+    let mut upstreams = serde_json::Map::new();
+    for m in gw.federation.members() {
+        let h = m.upstream.health();
+        all_up &= h == Health::Up;
+        let label = match h {
+            Health::Up => "up",
+            Health::Starting => "starting",
+            Health::Down => "down",
+        };
+        upstreams.insert(m.name.clone(), json!(label));
+    }
+    let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(json!({"ready": all_up, "upstreams": upstreams}))).into_response()
+}
+
+async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    for m in gw.federation.members() {
+        let up = i64::from(m.upstream.health() == Health::Up);
+        gw.metrics.upstream_up.get_or_create(&crate::metrics::UpstreamLabels { upstream: m.name.clone() }).set(up);
+    }
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        gw.metrics.encode(),
+    )
+        .into_response()
+}

@@ -1,0 +1,232 @@
+//! The order of stages for one message on `POST /mcp`. This file is the one place that says
+//! what runs before what; each stage lives in its own module and returns a typed decision.
+//!
+//! ```text
+//! http.rs:  origin check → body limit → JSON-RPC parse (depth-limited) → authenticate
+//!           → era: session lookup (2025) | header/body consistency + version (2026)
+//! here:     dispatch by message kind
+//!             request      → gateway-answered (initialize, discover, ping, setLevel)
+//!                          | lists: fan out, filter, merge pages          (lists.rs)
+//!                          | routed: name → upstream → authorize → call   (relay.rs)
+//!             notification → cancellation / ignored; 202
+//!             response     → answer to a server-to-client request; 202
+//! ```
+//!
+//! Later stages (rate limit, authorization policy, argument guard, approval, audit) plug in at
+//! the marked points of [`routed`] and [`handle`].
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use portcullis_mcp::{Id, Message, Method, Notification, Outcome, RawObject, Request, Response, Revision};
+use portcullis_transport::ClientContext;
+use serde_json::value::RawValue;
+use tokio_util::sync::DropGuard;
+
+use crate::Gateway;
+use crate::error::GatewayError;
+use crate::federation::Kind;
+use crate::proof::{Authenticated, Authorized};
+use crate::session::{ClientCaps, Session};
+use crate::stream::EventLog;
+use crate::{lists, relay, results};
+
+/// Which protocol era a message arrived in, and its state.
+#[derive(Clone)]
+pub enum EraCtx {
+    /// `initialize`: a 2025-era session is about to start.
+    Handshake,
+    /// Inside a 2025-era session.
+    Legacy(Arc<Session>),
+    /// A stateless 2026-07-28 request.
+    Modern { client: ClientContext, caps: ClientCaps },
+}
+
+impl EraCtx {
+    pub fn is_modern(&self) -> bool {
+        matches!(self, EraCtx::Modern { .. })
+    }
+
+    pub fn client(&self) -> ClientContext {
+        match self {
+            EraCtx::Handshake => ClientContext::default(),
+            EraCtx::Legacy(s) => s.client.clone(),
+            EraCtx::Modern { client, .. } => client.clone(),
+        }
+    }
+}
+
+/// A message that passed every transport-level check.
+pub struct Inbound {
+    pub message: Message,
+    pub who: Authenticated,
+    pub era: EraCtx,
+}
+
+/// What to send back.
+pub enum Reply {
+    /// JSON-RPC response body (and a new session id after `initialize`).
+    Json { body: Bytes, session: Option<String> },
+    /// A response stream: sent as one JSON body when its first event is the final response,
+    /// else as SSE. `cancel` cancels the producer when the reply is dropped (2026 era).
+    Stream { log: Arc<EventLog>, cancel: Option<DropGuard> },
+    Accepted,
+    Error { err: GatewayError, id: Option<Id> },
+}
+
+pub fn json(id: Id, result: Box<RawValue>) -> Reply {
+    Reply::Json { body: Bytes::from(Response::result(id, result).to_bytes()), session: None }
+}
+
+pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
+    match inbound.message {
+        Message::Request(req) => request(gw, req, inbound.who, inbound.era).await,
+        Message::Notification(n) => notification(&inbound.era, n),
+        Message::Response(r) => response(&inbound.era, r),
+    }
+}
+
+async fn request(gw: &Arc<Gateway>, req: Request, who: Authenticated, era: EraCtx) -> Reply {
+    let method = Method::parse(&req.method);
+    let id = req.id.clone();
+    let outcome = match (method, &era) {
+        (Method::Initialize, EraCtx::Handshake) => return initialize(gw, req),
+        (Method::Initialize, _) => Err(GatewayError::InvalidParams("session already initialized".into())),
+        (Method::Ping, EraCtx::Legacy(_)) => Ok(results::empty()),
+        (Method::Discover, _) => Ok(results::discover(gw)),
+        (Method::LoggingSetLevel, EraCtx::Legacy(s)) => set_level(s, req.params.as_deref()),
+        (Method::ToolsList, _) => lists::list(gw, &who, &era, Kind::Tool, &req).await,
+        (Method::PromptsList, _) => lists::list(gw, &who, &era, Kind::Prompt, &req).await,
+        (Method::ResourcesList, _) => lists::list(gw, &who, &era, Kind::Resource, &req).await,
+        (Method::ResourceTemplatesList, _) => lists::list(gw, &who, &era, Kind::Template, &req).await,
+        (Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead | Method::Complete, _) => {
+            return routed(gw, req, method, who, era);
+        }
+        (Method::ResourcesSubscribe | Method::ResourcesUnsubscribe, EraCtx::Legacy(s)) => {
+            subscribe(gw, s, method, req, &who).await
+        }
+        _ => Err(GatewayError::MethodNotFound(req.method.clone())),
+    };
+    match outcome {
+        Ok(result) => json(id, result),
+        Err(err) => Reply::Error { err, id: Some(id) },
+    }
+}
+
+fn initialize(gw: &Arc<Gateway>, req: Request) -> Reply {
+    let params = req.params.as_deref().and_then(|p| RawObject::from_raw(p).ok()).unwrap_or_default();
+    let asked = params.get_str("protocolVersion").unwrap_or_default();
+    let revision = Revision::negotiate_legacy(&asked);
+    let client = ClientContext {
+        capabilities: params.get("capabilities").map(|c| Arc::from(c.to_owned())),
+        client_info: params.get("clientInfo").map(|c| Arc::from(c.to_owned())),
+    };
+    match gw.sessions.create(revision, client) {
+        Ok(session) => {
+            gw.metrics.sessions.set(gw.sessions.len() as i64);
+            let body = Bytes::from(Response::result(req.id, results::initialize(gw, revision)).to_bytes());
+            tracing::info!(session = %session.id, version = %revision, "session started");
+            Reply::Json { body, session: Some(session.id.clone()) }
+        }
+        Err(err) => Reply::Error { err, id: Some(req.id) },
+    }
+}
+
+fn set_level(session: &Session, params: Option<&RawValue>) -> Result<Box<RawValue>, GatewayError> {
+    let level = params
+        .and_then(|p| RawObject::from_raw(p).ok())
+        .and_then(|p| p.get_str("level"))
+        .ok_or_else(|| GatewayError::InvalidParams("level is required".into()))?;
+    session.set_log_level(level);
+    Ok(results::empty())
+}
+
+async fn subscribe(
+    gw: &Arc<Gateway>,
+    session: &Session,
+    method: Method,
+    req: Request,
+    who: &Authenticated,
+) -> Result<Box<RawValue>, GatewayError> {
+    let target = relay::Target::resolve(gw, method, req.params.as_deref())?;
+    let exposed = target.exposed.clone();
+    // [authorization of `subscribe` plugs in here]
+    let call = Authorized::assert(target, who);
+    let outcome = relay::call_once(gw, call, &req.method, ClientContext::default()).await?;
+    if matches!(outcome, Outcome::Result(_)) {
+        if method == Method::ResourcesSubscribe {
+            session.subscribe(exposed);
+        } else {
+            session.unsubscribe(&exposed);
+        }
+    }
+    match outcome {
+        Outcome::Result(r) => Ok(r),
+        Outcome::Error(e) => Err(GatewayError::UpstreamFailed { upstream: "resource".into(), detail: e.message }),
+    }
+}
+
+/// Calls that name one upstream's tool, prompt or resource.
+fn routed(gw: &Arc<Gateway>, req: Request, method: Method, who: Authenticated, era: EraCtx) -> Reply {
+    let id = req.id.clone();
+    let target = match relay::Target::resolve(gw, method, req.params.as_deref()) {
+        Ok(t) => t,
+        Err(err) => return Reply::Error { err, id: Some(id) },
+    };
+    // [rate limit (principal × upstream × name) plugs in here]
+    // [authorization policy plugs in here; until then every authenticated call is permitted]
+    let call = Authorized::assert(target, &who);
+    // [argument validation and approval gate plug in here]
+    let (log, cancel) = match &era {
+        EraCtx::Legacy(s) => (s.open_stream(), None),
+        _ => (EventLog::new(0, false), None::<DropGuard>),
+    };
+    let token = match &era {
+        EraCtx::Legacy(s) => s.begin_call(&id),
+        _ => gw.shutdown.child_token(),
+    };
+    let cancel = cancel.or_else(|| era.is_modern().then(|| token.clone().drop_guard()));
+    let gw2 = Arc::clone(gw);
+    let log2 = Arc::clone(&log);
+    tokio::spawn(async move {
+        relay::run(gw2, call, req, method, era, log2, token).await;
+    });
+    Reply::Stream { log, cancel }
+}
+
+fn notification(era: &EraCtx, n: Notification) -> Reply {
+    match (era, n.method.as_str()) {
+        (EraCtx::Legacy(s), "notifications/cancelled") => {
+            let id = n
+                .params
+                .as_deref()
+                .and_then(|p| RawObject::from_raw(p).ok())
+                .and_then(|p| p.get_as::<Id>("requestId").and_then(Result::ok));
+            if let Some(id) = id {
+                let found = s.cancel_call(&id);
+                tracing::debug!(session = %s.id, request = %id, found, "client cancelled a request");
+            }
+            Reply::Accepted
+        }
+        // `initialized`, roots changes (roots are not relayed), progress from the client: nothing to do.
+        _ => Reply::Accepted,
+    }
+}
+
+fn response(era: &EraCtx, r: Response) -> Reply {
+    let EraCtx::Legacy(session) = era else {
+        return Reply::Error { err: GatewayError::Parse(invalid("clients must not send responses")), id: None };
+    };
+    let Some(id) = r.id else {
+        return Reply::Error { err: GatewayError::Parse(invalid("response without id")), id: None };
+    };
+    if session.answer(&id, r.outcome) {
+        Reply::Accepted
+    } else {
+        Reply::Error { err: GatewayError::Parse(invalid("no pending request has this id")), id: None }
+    }
+}
+
+fn invalid(reason: &str) -> portcullis_mcp::ParseError {
+    portcullis_mcp::ParseError::Invalid { reason: reason.into(), id: None }
+}

@@ -1,0 +1,210 @@
+//! Sending one authorized call to its upstream and relaying everything that comes back: the
+//! final response, and meanwhile progress, logging and server-to-client requests.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use portcullis_mcp::{ErrorCode, ErrorObject, Id, Message, Method, Outcome, RawObject, Request, Response};
+use portcullis_transport::{Call, ClientContext, Event, UpstreamError};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::Gateway;
+use crate::error::GatewayError;
+use crate::federation::Kind;
+use crate::pipeline::EraCtx;
+use crate::proof::Authorized;
+use crate::results;
+use crate::stream::EventLog;
+
+/// Where a call goes: the upstream, the name there, and params rewritten for it.
+#[derive(Debug)]
+pub struct Target {
+    pub upstream: usize,
+    pub exposed: String,
+    pub inner: String,
+    pub params: Option<Box<RawValue>>,
+}
+
+impl Target {
+    pub fn resolve(gw: &Gateway, method: Method, params: Option<&RawValue>) -> Result<Target, GatewayError> {
+        let params = params.ok_or_else(|| GatewayError::InvalidParams("params are required".into()))?;
+        let mut obj = RawObject::from_raw(params).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
+        if method == Method::Complete {
+            return Self::resolve_completion(gw, obj);
+        }
+        let (kind, field) = match method {
+            Method::ToolsCall => (Kind::Tool, "name"),
+            Method::PromptsGet => (Kind::Prompt, "name"),
+            _ => (Kind::Resource, "uri"),
+        };
+        let exposed = obj.get_str(field).ok_or_else(|| GatewayError::InvalidParams(format!("{field} must be a string")))?;
+        let (upstream, inner) = gw.federation.route(kind, &exposed)?;
+        obj.set(field, &inner).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let params = obj.to_raw().map_err(|e| GatewayError::Internal(e.to_string()))?;
+        Ok(Target { upstream, exposed, inner, params: Some(params) })
+    }
+
+    fn resolve_completion(gw: &Gateway, mut obj: RawObject) -> Result<Target, GatewayError> {
+        let reference = obj.get("ref").ok_or_else(|| GatewayError::InvalidParams("ref is required".into()))?;
+        let mut r = RawObject::from_raw(reference).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
+        let (kind, field) = match r.get_str("type").as_deref() {
+            Some("ref/prompt") => (Kind::Prompt, "name"),
+            Some("ref/resource") => (Kind::Resource, "uri"),
+            _ => return Err(GatewayError::InvalidParams("ref.type must be ref/prompt or ref/resource".into())),
+        };
+        let exposed = r.get_str(field).ok_or_else(|| GatewayError::InvalidParams(format!("ref.{field} must be a string")))?;
+        let (upstream, inner) = gw.federation.route(kind, &exposed)?;
+        r.set(field, &inner).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        obj.set("ref", &r).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let params = obj.to_raw().map_err(|e| GatewayError::Internal(e.to_string()))?;
+        Ok(Target { upstream, exposed, inner, params: Some(params) })
+    }
+}
+
+/// Maps a transport failure to the gateway's error, keeping the detail for the operator.
+pub fn upstream_error(name: &str, e: UpstreamError) -> GatewayError {
+    match e {
+        UpstreamError::Unavailable(d) | UpstreamError::Connect(d) => {
+            GatewayError::UpstreamUnavailable { upstream: name.to_owned(), detail: d }
+        }
+        UpstreamError::TooLarge(limit) => GatewayError::ResponseTooLarge { upstream: name.to_owned(), limit },
+        other => GatewayError::UpstreamFailed { upstream: name.to_owned(), detail: other.to_string() },
+    }
+}
+
+/// An upstream's JSON-RPC error, as the client sees it: the code is kept, the text is not
+/// (upstream text may carry paths and internals); the operator's log has the original.
+pub fn public_upstream_error(upstream: &str, e: &ErrorObject) -> ErrorObject {
+    tracing::info!(upstream, code = e.code, message = %e.message, "upstream returned an error");
+    let message = match e.code {
+        -32700 => "Parse error",
+        -32600 => "Invalid request",
+        -32601 => "Method not found",
+        -32602 => "Invalid params",
+        -32002 => "Resource not found",
+        -32021 => "Missing required client capability",
+        -32022 => "Unsupported protocol version",
+        _ => "Upstream error",
+    };
+    let mut out = ErrorObject { code: e.code, message: message.to_owned(), data: None };
+    if matches!(e.code, -32021 | -32022) {
+        out.data = e.data.clone();
+    }
+    out
+}
+
+/// One call without streaming (subscribe/unsubscribe): waits for the outcome.
+pub async fn call_once(
+    gw: &Arc<Gateway>,
+    call: Authorized<Target>,
+    method: &str,
+    client: ClientContext,
+) -> Result<Outcome, GatewayError> {
+    let target = call.into_inner();
+    let member = gw.federation.member(target.upstream).ok_or_else(|| GatewayError::Internal("no such upstream".into()))?;
+    let c = Call { method: method.to_owned(), params: target.params, client, events: None };
+    match tokio::time::timeout(gw.limits.call_timeout, member.upstream.call(c)).await {
+        Ok(Ok(o)) => Ok(o),
+        Ok(Err(e)) => Err(upstream_error(&member.name, e)),
+        Err(_) => Err(GatewayError::Timeout(member.name.clone())),
+    }
+}
+
+/// Runs a routed call to completion, writing every message for the client into `log`.
+pub async fn run(
+    gw: Arc<Gateway>,
+    call: Authorized<Target>,
+    req: Request,
+    method: Method,
+    era: EraCtx,
+    log: Arc<EventLog>,
+    cancel: CancellationToken,
+) {
+    let started = Instant::now();
+    let principal = call.principal.id.clone();
+    let target = call.into_inner();
+    let Some(member) = gw.federation.member(target.upstream) else {
+        log.finish();
+        return;
+    };
+    let (etx, mut erx) = mpsc::channel(64);
+    let upstream_call = Call { method: req.method.clone(), params: target.params, client: era.client(), events: Some(etx) };
+    let fut = member.upstream.call(upstream_call);
+    tokio::pin!(fut);
+    let deadline = tokio::time::sleep(gw.limits.call_timeout);
+    tokio::pin!(deadline);
+    let result = loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                tracing::info!(upstream = %member.name, mcp.method = %req.method, mcp.name = %target.exposed, "call cancelled");
+                gw.metrics.observe(&req.method, "cancelled", &member.name, started.elapsed());
+                log.finish();
+                end_call(&era, &req.id);
+                return;
+            }
+            r = &mut fut => break r.map_err(|e| upstream_error(&member.name, e)),
+            Some(ev) = erx.recv() => relay_event(&era, &log, ev),
+            () = &mut deadline => break Err(GatewayError::Timeout(member.name.clone())),
+        }
+    };
+    drop(fut);
+    while let Ok(ev) = erx.try_recv() {
+        relay_event(&era, &log, ev);
+    }
+    let (response, decision) = match result {
+        Ok(Outcome::Result(r)) => {
+            let r = results::rewrite(&gw, method, target.upstream, r, era.is_modern());
+            (Response::result(req.id.clone(), r), "allow")
+        }
+        Ok(Outcome::Error(e)) => (Response::error(Some(req.id.clone()), public_upstream_error(&member.name, &e)), "allow"),
+        Err(err) => {
+            tracing::warn!(upstream = %member.name, mcp.method = %req.method, mcp.name = %target.exposed, error = %err, "call failed");
+            (Response::error(Some(req.id.clone()), err.public().error), err.label())
+        }
+    };
+    let latency = started.elapsed();
+    tracing::info!(
+        client.id = %principal, mcp.method = %req.method, mcp.name = %target.exposed, upstream = %member.name,
+        decision, latency_ms = latency.as_secs_f64() * 1000.0, "call"
+    );
+    gw.metrics.observe(&req.method, decision, &member.name, latency);
+    log.push(Bytes::from(response.to_bytes()), true);
+    end_call(&era, &req.id);
+}
+
+fn end_call(era: &EraCtx, id: &Id) {
+    if let EraCtx::Legacy(s) = era {
+        s.end_call(id);
+    }
+}
+
+fn relay_event(era: &EraCtx, log: &EventLog, ev: Event) {
+    match ev {
+        Event::Notification(n) => {
+            if let EraCtx::Legacy(s) = era {
+                if n.method == "notifications/message" {
+                    let level = n.params.as_deref().and_then(|p| RawObject::from_raw(p).ok()).and_then(|p| p.get_str("level"));
+                    if !s.wants_log(level.as_deref().unwrap_or("info")) {
+                        return;
+                    }
+                }
+            }
+            log.push(Bytes::from(Message::Notification(n).to_bytes()), false);
+        }
+        Event::Request(sr) => match era {
+            EraCtx::Legacy(s) if s.caps.allows(&sr.method) => {
+                let id = s.await_client(sr.reply);
+                let msg = Request { id: Id::Str(id), method: sr.method, params: sr.params };
+                log.push(Bytes::from(msg.to_bytes()), false);
+            }
+            _ => {
+                let e = ErrorObject::new(ErrorCode::MethodNotFound, format!("the client does not support {}", sr.method));
+                let _ = sr.reply.send(Outcome::Error(e));
+            }
+        },
+    }
+}

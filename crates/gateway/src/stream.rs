@@ -1,0 +1,191 @@
+//! The messages one response stream carries, kept so a reader can start late or resume.
+//!
+//! A producer (the task running an upstream call) appends JSON-RPC messages; readers turn them
+//! into the HTTP reply. For a 2025-era session every event has an id (`<stream>-<seq>`) and the
+//! log is kept a while after it ends, so a client that lost its connection can resume with
+//! `Last-Event-ID`. Bounded: the oldest events are dropped past [`MAX_EVENTS`].
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::Stream;
+use tokio::sync::Notify;
+
+const MAX_EVENTS: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct LogEvent {
+    pub seq: u64,
+    pub data: Bytes,
+    /// The response that ends the stream.
+    pub last: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    events: VecDeque<LogEvent>,
+    next_seq: u64,
+    done: bool,
+}
+
+#[derive(Debug)]
+pub struct EventLog {
+    pub stream: u64,
+    /// Whether events carry ids (2025-era sessions).
+    pub resumable: bool,
+    inner: Mutex<Inner>,
+    notify: Notify,
+}
+
+impl EventLog {
+    pub fn new(stream: u64, resumable: bool) -> Arc<Self> {
+        Arc::new(Self { stream, resumable, inner: Mutex::new(Inner::default()), notify: Notify::new() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends a message; `last` also ends the stream.
+    pub fn push(&self, data: Bytes, last: bool) {
+        {
+            let mut inner = self.lock();
+            if inner.done {
+                return;
+            }
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.events.push_back(LogEvent { seq, data, last });
+            if inner.events.len() > MAX_EVENTS {
+                inner.events.pop_front();
+            }
+            if last {
+                inner.done = true;
+            }
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// Ends the stream without a final message (cancelled, session ended).
+    pub fn finish(&self) {
+        self.lock().done = true;
+        self.notify.notify_waiters();
+    }
+
+    /// The sequence number the next event will get (a reader from here sees only new events).
+    pub fn next_seq(&self) -> u64 {
+        self.lock().next_seq
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.lock().done
+    }
+
+    /// The event id a client sees for `seq`.
+    pub fn event_id(&self, seq: u64) -> String {
+        format!("{}-{}", self.stream, seq)
+    }
+
+    /// Waits for the first event: `Some(event)` once one exists, `None` if the stream ended empty.
+    pub async fn first(&self) -> Option<LogEvent> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let inner = self.lock();
+                if let Some(e) = inner.events.front() {
+                    return Some(e.clone());
+                }
+                if inner.done {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Events with `seq >= from`, as they arrive, until the stream ends.
+    pub fn reader(self: &Arc<Self>, from: u64) -> impl Stream<Item = LogEvent> + Send + 'static {
+        futures::stream::unfold((Arc::clone(self), from), |(log, next)| async move {
+            let event = log.next_after(next).await?;
+            let after = event.seq + 1;
+            Some((event, (log, after)))
+        })
+    }
+
+    /// The first event with `seq >= next`, waiting for it; `None` once the stream has ended.
+    async fn next_after(&self, next: u64) -> Option<LogEvent> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let inner = self.lock();
+                if let Some(e) = inner.events.iter().find(|e| e.seq >= next) {
+                    return Some(e.clone());
+                }
+                if inner.done {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Parses a `Last-Event-ID` of the form `<stream>-<seq>`.
+pub fn parse_event_id(s: &str) -> Option<(u64, u64)> {
+    let (stream, seq) = s.split_once('-')?;
+    Some((stream.parse().ok()?, seq.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn late_reader_sees_everything_then_ends() {
+        let log = EventLog::new(3, true);
+        log.push(Bytes::from_static(b"a"), false);
+        let reader = log.reader(0);
+        log.push(Bytes::from_static(b"b"), true);
+        let got: Vec<_> = reader.map(|e| (e.seq, e.data)).collect().await;
+        assert_eq!(got, vec![(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"b"))]);
+        assert_eq!(log.event_id(1), "3-1");
+    }
+
+    #[tokio::test]
+    async fn resume_after_an_id_skips_what_was_seen() {
+        let log = EventLog::new(1, true);
+        for i in 0..3u8 {
+            log.push(Bytes::from(vec![i]), i == 2);
+        }
+        let got: Vec<_> = log.reader(2).map(|e| e.seq).collect().await;
+        assert_eq!(got, vec![2]);
+    }
+
+    #[tokio::test]
+    async fn first_waits_for_the_producer() {
+        let log = EventLog::new(0, false);
+        let l2 = Arc::clone(&log);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            l2.push(Bytes::from_static(b"x"), true);
+        });
+        assert!(log.first().await.unwrap().last);
+        let empty = EventLog::new(0, false);
+        empty.finish();
+        assert!(empty.first().await.is_none());
+    }
+
+    #[test]
+    fn event_ids() {
+        assert_eq!(parse_event_id("12-7"), Some((12, 7)));
+        assert_eq!(parse_event_id("x-7"), None);
+        assert_eq!(parse_event_id("12"), None);
+    }
+}

@@ -1,0 +1,58 @@
+//! Flags and subcommands (DESIGN §3.1).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about = "A security gateway for the Model Context Protocol")]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, default_value = "portcullis.toml")]
+    pub config: PathBuf,
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the gateway.
+    Run,
+    /// Validate the configuration without serving; prints every problem.
+    Check,
+    /// Start on 127.0.0.1:8080 with a built-in example upstream; no setup needed.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
+    /// The bundled example MCP server (what `demo` runs as its upstream).
+    #[command(hide = true)]
+    DemoUpstream {
+        /// Directory the example file tools work in.
+        #[arg(long)]
+        root: PathBuf,
+        /// Serve Streamable HTTP on this address instead of stdio.
+        #[arg(long)]
+        http: Option<SocketAddr>,
+    },
+}
+
+pub async fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Run => crate::run::run(&cli.config).await,
+        Command::Check => crate::run::check(&cli.config),
+        Command::Demo { addr } => crate::demo::demo(addr).await,
+        Command::DemoUpstream { root, http } => crate::demo::upstream(root, http).await,
+    }
+}

@@ -1,0 +1,90 @@
+//! `run` and `check`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use portcullis_config::Config;
+
+/// Exit code for an invalid configuration (DESIGN §3.1).
+pub const EXIT_BAD_CONFIG: u8 = 2;
+
+pub fn load(path: &Path) -> Result<Config, ExitCode> {
+    match portcullis_config::load(path) {
+        Ok(c) => Ok(c),
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("configuration invalid: {} problem(s)", errors.len());
+            Err(ExitCode::from(EXIT_BAD_CONFIG))
+        }
+    }
+}
+
+pub fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(config) => {
+            for w in &config.warnings {
+                println!("warning: {w}");
+            }
+            println!("{}: ok ({} upstream(s))", path.display(), config.upstreams.len());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+pub async fn run(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(config) => serve(config).await,
+        Err(code) => code,
+    }
+}
+
+/// Serves `config` until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> ExitCode {
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let listener = match tokio::net::TcpListener::bind(config.listen.addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(addr = %config.listen.addr, error = %e, "cannot listen");
+            return ExitCode::from(1);
+        }
+    };
+    let gateway = match portcullis_gateway::Gateway::build(&config) {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(addr = %config.listen.addr, upstreams = config.upstreams.len(), "listening on /mcp");
+    match portcullis_gateway::serve::serve(gateway, listener, config.listen.max_connections, stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,511 @@
+//! A remote MCP server over Streamable HTTP (2026-07-28 stateless, or a 2025-era session).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use portcullis_config::Secret;
+use portcullis_mcp::headers::{self as mcp_headers, encode_value};
+use portcullis_mcp::{Era, Id, Message, Method, Notification, Outcome, Request, Response};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::value::RawValue;
+use tokio::sync::{RwLock, broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Call, Event, Health, ServerIdentity, ServerRequest, Upstream, UpstreamError, UpstreamLimits,
+    handshake, meta,
+};
+use crate::sse::SseDecoder;
+
+#[derive(Clone)]
+struct Session {
+    identity: ServerIdentity,
+    id: Option<String>,
+}
+
+struct Shared {
+    name: String,
+    url: String,
+    client: reqwest::Client,
+    headers: HeaderMap,
+    limits: UpstreamLimits,
+    session: RwLock<Option<Session>>,
+    health: AtomicU8,
+    next_id: AtomicI64,
+    notifications: broadcast::Sender<Notification>,
+    stop: CancellationToken,
+}
+
+pub struct HttpUpstream {
+    shared: Arc<Shared>,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+fn health_code(h: Health) -> u8 {
+    match h {
+        Health::Starting => 0,
+        Health::Up => 1,
+        Health::Down => 2,
+    }
+}
+
+/// What one POST produced.
+enum Posted {
+    Outcome(Outcome),
+    Accepted,
+    SessionExpired,
+}
+
+impl HttpUpstream {
+    pub fn new(
+        name: &str,
+        url: &str,
+        bearer: Option<Secret>,
+        extra: &BTreeMap<String, Secret>,
+        limits: UpstreamLimits,
+    ) -> Result<Self, UpstreamError> {
+        let mut headers = HeaderMap::new();
+        if let Some(b) = bearer {
+            let mut v = HeaderValue::from_str(&format!("Bearer {}", b.expose()))
+                .map_err(|_| UpstreamError::Connect(format!("{}: bearer token is not a valid header value", b.origin())))?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        for (k, v) in extra {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| UpstreamError::Connect(format!("bad header name {k}")))?;
+            let mut value = HeaderValue::from_str(v.expose()).map_err(|_| UpstreamError::Connect(format!("bad value for header {k}")))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .no_proxy()
+            .build()
+            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+        let (notifications, _) = broadcast::channel(256);
+        let shared = Arc::new(Shared {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            client,
+            headers,
+            limits,
+            session: RwLock::new(None),
+            health: AtomicU8::new(health_code(Health::Starting)),
+            next_id: AtomicI64::new(1),
+            notifications,
+            stop: CancellationToken::new(),
+        });
+        tokio::spawn(keep_connected(Arc::clone(&shared)));
+        Ok(Self { shared })
+    }
+}
+
+/// Connects at start and reconnects while the upstream is down, so readiness reflects reality.
+async fn keep_connected(shared: Arc<Shared>) {
+    loop {
+        let down = shared.health.load(Ordering::Relaxed) != health_code(Health::Up);
+        if down && shared.session().await.is_ok() {
+            tracing::info!(upstream = %shared.name, "upstream connected");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RECONNECT_EVERY) => {}
+            () = shared.stop.cancelled() => return,
+        }
+    }
+}
+
+impl Shared {
+    fn set_health(&self, h: Health) {
+        self.health.store(health_code(h), Ordering::Relaxed);
+    }
+
+    /// The current session, establishing one when there is none.
+    async fn session(self: &Arc<Self>) -> Result<Session, UpstreamError> {
+        if let Some(s) = self.session.read().await.clone() {
+            return Ok(s);
+        }
+        let mut slot = self.session.write().await;
+        if let Some(s) = slot.clone() {
+            return Ok(s);
+        }
+        match self.connect().await {
+            Ok(s) => {
+                self.set_health(Health::Up);
+                *slot = Some(s.clone());
+                Ok(s)
+            }
+            Err(e) => {
+                self.set_health(Health::Down);
+                Err(e)
+            }
+        }
+    }
+
+    async fn connect(self: &Arc<Self>) -> Result<Session, UpstreamError> {
+        // 2026-07-28 first; anything but a modern discover result means a 2025-era server.
+        let probe_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let probe = Request { id: Id::Int(probe_id), method: "server/discover".into(), params: Some(handshake::discover_params()) };
+        let modern = Session {
+            identity: ServerIdentity {
+                era: Era::Modern,
+                protocol_version: "2026-07-28".into(),
+                capabilities: Arc::from(meta::empty_object()),
+                server_info: None,
+                instructions: None,
+            },
+            id: None,
+        };
+        match self.post(&probe, &modern, None, None).await {
+            Ok(Posted::Outcome(Outcome::Result(r))) => {
+                if let Some(identity) = handshake::read_discover(&r) {
+                    return Ok(Session { identity, id: None });
+                }
+            }
+            Err(UpstreamError::Connect(e)) => return Err(UpstreamError::Connect(e)),
+            _ => {}
+        }
+        let init_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let init = Request { id: Id::Int(init_id), method: "initialize".into(), params: Some(handshake::initialize_params()) };
+        let resp = self.send(&init, None, "2025-11-25", None).await?;
+        let session_id = resp
+            .headers()
+            .get(mcp_headers::SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let provisional = Session { identity: modern.identity.clone(), id: session_id.clone() };
+        let identity = match self.read(resp, init_id, &provisional, None, None).await? {
+            Posted::Outcome(Outcome::Result(r)) => handshake::read_initialize(&r)?,
+            Posted::Outcome(Outcome::Error(e)) => {
+                return Err(UpstreamError::Connect(format!("initialize refused: {} ({})", e.message, e.code)));
+            }
+            _ => return Err(UpstreamError::Protocol("no answer to initialize".into())),
+        };
+        let session = Session { identity, id: session_id };
+        let initialized = Notification { method: "notifications/initialized".into(), params: None };
+        let bytes = initialized.to_bytes();
+        let _ = self.send_bytes(bytes, &session, "notifications/initialized", None).await?;
+        Ok(session)
+    }
+
+    async fn send(
+        &self,
+        req: &Request,
+        session_id: Option<&str>,
+        version: &str,
+        name: Option<&str>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut rb = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .header(mcp_headers::PROTOCOL_VERSION, version)
+            .header(mcp_headers::METHOD, req.method.as_str())
+            .body(req.to_bytes());
+        if let Some(n) = name {
+            rb = rb.header(mcp_headers::NAME, encode_value(n));
+        }
+        if let Some(s) = session_id {
+            rb = rb.header(mcp_headers::SESSION_ID, s);
+        }
+        rb.send().await.map_err(|e| UpstreamError::Connect(without_url(&e)))
+    }
+
+    async fn send_bytes(
+        &self,
+        bytes: Vec<u8>,
+        session: &Session,
+        method: &str,
+        name: Option<&str>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut rb = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .header(mcp_headers::PROTOCOL_VERSION, session.identity.protocol_version.as_str())
+            .header(mcp_headers::METHOD, method)
+            .body(bytes);
+        if let Some(n) = name {
+            rb = rb.header(mcp_headers::NAME, encode_value(n));
+        }
+        if let Some(s) = &session.id {
+            rb = rb.header(mcp_headers::SESSION_ID, s.as_str());
+        }
+        rb.send().await.map_err(|e| UpstreamError::Connect(without_url(&e)))
+    }
+
+    async fn post(
+        self: &Arc<Self>,
+        req: &Request,
+        session: &Session,
+        events: Option<&mpsc::Sender<Event>>,
+        client_token: Option<&RawValue>,
+    ) -> Result<Posted, UpstreamError> {
+        let name = Method::parse(&req.method)
+            .name_field()
+            .and_then(|f| meta::params_str(req.params.as_deref(), f));
+        let resp = self.send(req, session.id.as_deref(), &session.identity.protocol_version, name.as_deref()).await?;
+        let Id::Int(id) = req.id else { return Err(UpstreamError::Protocol("non-numeric id".into())) };
+        self.read(resp, id, session, events, client_token).await
+    }
+
+    async fn read(
+        self: &Arc<Self>,
+        resp: reqwest::Response,
+        id: i64,
+        session: &Session,
+        events: Option<&mpsc::Sender<Event>>,
+        client_token: Option<&RawValue>,
+    ) -> Result<Posted, UpstreamError> {
+        let status = resp.status();
+        if status == reqwest::StatusCode::ACCEPTED {
+            return Ok(Posted::Accepted);
+        }
+        if status == reqwest::StatusCode::NOT_FOUND && session.id.is_some() {
+            return Ok(Posted::SessionExpired);
+        }
+        let is_sse = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let limit = self.limits.max_response_bytes;
+        if !is_sse {
+            let body = read_limited(resp, limit).await?;
+            return match portcullis_mcp::parse(&body, self.limits.max_json_depth) {
+                Ok(Message::Response(Response { outcome, .. })) => Ok(Posted::Outcome(outcome)),
+                _ if !status.is_success() => Err(UpstreamError::Status(status.as_u16())),
+                Ok(_) => Err(UpstreamError::Protocol("expected a response".into())),
+                Err(e) => Err(UpstreamError::Protocol(e.to_string())),
+            };
+        }
+        let mut decoder = SseDecoder::new(usize::try_from(limit).unwrap_or(usize::MAX));
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
+            let evs = decoder.feed(&chunk).map_err(|_| UpstreamError::TooLarge(limit))?;
+            for ev in evs {
+                if ev.data.trim().is_empty() {
+                    continue;
+                }
+                let msg = match portcullis_mcp::parse(ev.data.as_bytes(), self.limits.max_json_depth) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(upstream = %self.name, error = %e, "invalid message on SSE stream");
+                        continue;
+                    }
+                };
+                match msg {
+                    Message::Response(Response { id: Some(Id::Int(rid)), outcome }) if rid == id => {
+                        return Ok(Posted::Outcome(outcome));
+                    }
+                    Message::Response(_) => tracing::debug!(upstream = %self.name, "stray response on stream"),
+                    Message::Notification(n) => self.on_notification(n, events, client_token),
+                    Message::Request(r) => self.on_request(r, session, events),
+                }
+            }
+        }
+        Err(UpstreamError::Protocol("stream ended without a response".into()))
+    }
+
+    fn on_notification(&self, n: Notification, events: Option<&mpsc::Sender<Event>>, client_token: Option<&RawValue>) {
+        let Some(events) = events else {
+            let _ = self.notifications.send(n);
+            return;
+        };
+        let n = match (n.method.as_str(), client_token) {
+            ("notifications/progress", Some(token)) => {
+                Notification { params: meta::restore_token(n.params, token), method: n.method }
+            }
+            ("notifications/progress", None) => return,
+            _ => n,
+        };
+        let _ = events.try_send(Event::Notification(n));
+    }
+
+    fn on_request(self: &Arc<Self>, r: Request, session: &Session, events: Option<&mpsc::Sender<Event>>) {
+        let (reply, rx) = oneshot::channel();
+        let relayed = events
+            .map(|e| e.try_send(Event::Request(ServerRequest { method: r.method.clone(), params: r.params, reply })).is_ok())
+            .unwrap_or(false);
+        let shared = Arc::clone(self);
+        let session = session.clone();
+        let id = r.id;
+        tokio::spawn(async move {
+            let outcome = if relayed {
+                rx.await.unwrap_or_else(|_| {
+                    Outcome::Error(portcullis_mcp::ErrorObject::new(portcullis_mcp::ErrorCode::InternalError, "the call ended first"))
+                })
+            } else {
+                Outcome::Error(portcullis_mcp::ErrorObject::new(
+                    portcullis_mcp::ErrorCode::MethodNotFound,
+                    format!("{} cannot be relayed", r.method),
+                ))
+            };
+            let bytes = Response { id: Some(id), outcome }.to_bytes();
+            if let Err(e) = shared.send_bytes(bytes, &session, "", None).await {
+                tracing::warn!(upstream = %shared.name, error = %e, "could not deliver a response to the upstream");
+            }
+        });
+    }
+
+    async fn call(self: &Arc<Self>, call: Call) -> Result<Outcome, UpstreamError> {
+        for attempt in 0..2 {
+            let session = self.session().await?;
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let prepared = meta::prepare(call.params.clone(), &format!("pc-{id}"), session.identity.era == Era::Modern, &call.client)
+                .map_err(|e| UpstreamError::Protocol(format!("params: {e}")))?;
+            let req = Request { id: Id::Int(id), method: call.method.clone(), params: prepared.params };
+            let guard = CancelGuard { shared: Arc::clone(self), session: session.clone(), id, armed: true };
+            let posted = self.post(&req, &session, call.events.as_ref(), prepared.client_token.as_deref()).await;
+            let mut guard = guard;
+            guard.armed = false;
+            match posted {
+                Ok(Posted::Outcome(o)) => return Ok(o),
+                Ok(Posted::Accepted) => return Err(UpstreamError::Protocol("request answered with 202".into())),
+                Ok(Posted::SessionExpired) if attempt == 0 => {
+                    tracing::info!(upstream = %self.name, "upstream session expired; starting a new one");
+                    *self.session.write().await = None;
+                }
+                Ok(Posted::SessionExpired) => return Err(UpstreamError::Unavailable("session keeps expiring".into())),
+                Err(UpstreamError::Connect(e)) => {
+                    self.set_health(Health::Down);
+                    *self.session.write().await = None;
+                    return Err(UpstreamError::Unavailable(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(UpstreamError::Unavailable("session keeps expiring".into()))
+    }
+}
+
+/// Sends `notifications/cancelled` to a 2025-era upstream when the caller stops waiting. In the
+/// 2026 era closing the response stream (dropping the request) is itself the cancellation.
+struct CancelGuard {
+    shared: Arc<Shared>,
+    session: Session,
+    id: i64,
+    armed: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if !self.armed || self.session.identity.era == Era::Modern {
+            return;
+        }
+        let params = format!(r#"{{"requestId":{},"reason":"cancelled by the gateway"}}"#, self.id);
+        let n = Notification { method: "notifications/cancelled".into(), params: RawValue::from_string(params).ok() };
+        let shared = Arc::clone(&self.shared);
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            let _ = shared.send_bytes(n.to_bytes(), &session, "notifications/cancelled", None).await;
+        });
+    }
+}
+
+async fn read_limited(resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, UpstreamError> {
+    if resp.content_length().is_some_and(|l| l > limit) {
+        return Err(UpstreamError::TooLarge(limit));
+    }
+    let mut out = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
+        if out.len() as u64 + chunk.len() as u64 > limit {
+            return Err(UpstreamError::TooLarge(limit));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// reqwest errors carry the URL, which may hold credentials in its query; keep only the kind.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.without_url_ref().to_string();
+    if let Some(src) = std::error::Error::source(e) {
+        s.push_str(": ");
+        s.push_str(&src.to_string());
+    }
+    s
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        if self.is_timeout() {
+            "timed out".into()
+        } else if self.is_connect() {
+            "connection failed".into()
+        } else if self.is_body() || self.is_decode() {
+            "response body failed".into()
+        } else {
+            "request failed".into()
+        }
+    }
+}
+
+#[async_trait]
+impl Upstream for HttpUpstream {
+    fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    fn health(&self) -> Health {
+        match self.shared.health.load(Ordering::Relaxed) {
+            0 => Health::Starting,
+            1 => Health::Up,
+            _ => Health::Down,
+        }
+    }
+
+    fn identity(&self) -> Option<ServerIdentity> {
+        self.shared.session.try_read().ok().and_then(|s| s.as_ref().map(|s| s.identity.clone()))
+    }
+
+    async fn call(&self, call: Call) -> Result<Outcome, UpstreamError> {
+        self.shared.call(call).await
+    }
+
+    async fn notify(&self, notification: Notification) -> Result<(), UpstreamError> {
+        let session = self.shared.session().await?;
+        let method = notification.method.clone();
+        let _ = self.shared.send_bytes(notification.to_bytes(), &session, &method, None).await?;
+        Ok(())
+    }
+
+    fn notifications(&self) -> broadcast::Receiver<Notification> {
+        self.shared.notifications.subscribe()
+    }
+
+    async fn shutdown(&self) {
+        self.shared.stop.cancel();
+        let session = self.shared.session.write().await.take();
+        if let Some(Session { id: Some(id), .. }) = session {
+            let _ = self
+                .shared
+                .client
+                .delete(&self.shared.url)
+                .headers(self.shared.headers.clone())
+                .header(mcp_headers::SESSION_ID, id)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+        }
+    }
+}
+

@@ -1,0 +1,121 @@
+//! Rewrites of request params the transport owns: progress tokens and 2026-era `_meta`.
+
+use portcullis_mcp::RawObject;
+use portcullis_mcp::version::meta;
+use serde_json::value::RawValue;
+
+use super::ClientContext;
+
+/// The gateway's own identity in `_meta.clientInfo` when the downstream client sent none.
+fn gateway_info() -> Box<RawValue> {
+    serde_json::value::to_raw_value(&serde_json::json!({"name": "portcullis", "version": env!("CARGO_PKG_VERSION")}))
+        .unwrap_or_else(|_| empty_object())
+}
+
+pub(crate) fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| Box::<RawValue>::default())
+}
+
+/// Prepared params for one upstream request.
+pub(crate) struct Prepared {
+    pub params: Option<Box<RawValue>>,
+    /// The client's progress token, when one was replaced by `token`.
+    pub client_token: Option<Box<RawValue>>,
+}
+
+/// Replaces `_meta.progressToken` with `token` (remembering the client's), and for a 2026-era
+/// upstream makes sure `_meta` carries the protocol version and client capabilities.
+pub(crate) fn prepare(
+    params: Option<Box<RawValue>>,
+    token: &str,
+    modern: bool,
+    client: &ClientContext,
+) -> Result<Prepared, serde_json::Error> {
+    let needs_meta = modern || params.as_ref().is_some_and(|p| p.get().contains("progressToken"));
+    if !needs_meta {
+        return Ok(Prepared { params, client_token: None });
+    }
+    let mut obj = match &params {
+        Some(p) => RawObject::from_raw(p)?,
+        None => RawObject::new(),
+    };
+    let mut m = match obj.get("_meta") {
+        Some(raw) => RawObject::from_raw(raw)?,
+        None => RawObject::new(),
+    };
+    let client_token = m.remove("progressToken");
+    if client_token.is_some() {
+        m.set("progressToken", token)?;
+    }
+    if modern {
+        if !m.contains(meta::PROTOCOL_VERSION) {
+            m.set(meta::PROTOCOL_VERSION, "2026-07-28")?;
+        }
+        if !m.contains(meta::CLIENT_CAPABILITIES) {
+            let caps = client.capabilities.as_deref().map(|c| c.to_owned()).unwrap_or_else(empty_object);
+            m.set_raw(meta::CLIENT_CAPABILITIES, caps);
+        }
+        if !m.contains(meta::CLIENT_INFO) {
+            let info = client.client_info.as_deref().map(|c| c.to_owned()).unwrap_or_else(gateway_info);
+            m.set_raw(meta::CLIENT_INFO, info);
+        }
+    }
+    obj.set_raw("_meta", m.to_raw()?);
+    Ok(Prepared { params: Some(obj.to_raw()?), client_token })
+}
+
+/// The progress token of a `notifications/progress`, as a string key.
+pub(crate) fn progress_token(params: Option<&RawValue>) -> Option<String> {
+    let obj = RawObject::from_raw(params?).ok()?;
+    let raw = obj.get("progressToken")?;
+    Some(raw.get().to_owned())
+}
+
+/// Puts the client's own token back into a progress notification.
+pub(crate) fn restore_token(params: Option<Box<RawValue>>, client_token: &RawValue) -> Option<Box<RawValue>> {
+    let p = params?;
+    let Ok(mut obj) = RawObject::from_raw(&p) else { return Some(p) };
+    obj.set_raw("progressToken", client_token.to_owned());
+    obj.to_raw().ok().or(Some(p))
+}
+
+/// Extracts the value of `key` in a string-valued params field (e.g. `name`, `uri`).
+pub(crate) fn params_str(params: Option<&RawValue>, key: &str) -> Option<String> {
+    RawObject::from_raw(params?).ok()?.get_str(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn replaces_progress_token_and_keeps_other_meta() {
+        let p = prepare(Some(raw(r#"{"name":"x","_meta":{"progressToken":"abc","other":1}}"#)), "pc-1", false, &ClientContext::default()).unwrap();
+        assert_eq!(p.params.unwrap().get(), r#"{"name":"x","_meta":{"other":1,"progressToken":"pc-1"}}"#);
+        assert_eq!(p.client_token.unwrap().get(), r#""abc""#);
+    }
+
+    #[test]
+    fn legacy_without_token_is_untouched() {
+        let p = prepare(Some(raw(r#"{"name":"x" , "arguments":{}}"#)), "pc-1", false, &ClientContext::default()).unwrap();
+        assert_eq!(p.params.unwrap().get(), r#"{"name":"x" , "arguments":{}}"#);
+    }
+
+    #[test]
+    fn modern_gets_required_meta() {
+        let p = prepare(None, "pc-1", true, &ClientContext::default()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(p.params.unwrap().get()).unwrap();
+        assert_eq!(v["_meta"][meta::PROTOCOL_VERSION], "2026-07-28");
+        assert!(v["_meta"][meta::CLIENT_CAPABILITIES].is_object());
+    }
+
+    #[test]
+    fn restores_numeric_token() {
+        let out = restore_token(Some(raw(r#"{"progressToken":"pc-1","progress":5}"#)), &raw("7")).unwrap();
+        assert_eq!(out.get(), r#"{"progressToken":7,"progress":5}"#);
+    }
+}
