@@ -17,7 +17,8 @@ pub mod serve;
 pub mod session;
 pub mod stream;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_config::Config;
@@ -47,6 +48,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// Cancelled when the gateway stops: ends streams and in-flight calls.
     pub shutdown: CancellationToken,
+    /// Calls waiting for a 2026-era client's retry with input (MRTR bridging).
+    parked: Mutex<HashMap<String, relay::Parked>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +83,20 @@ impl Gateway {
             sessions: Sessions::new(config.limits.max_sessions, config.limits.session_idle_timeout),
             metrics: Metrics::new(),
             shutdown: CancellationToken::new(),
+            parked: Mutex::new(HashMap::new()),
         }))
+    }
+
+    fn parked(&self) -> std::sync::MutexGuard<'_, HashMap<String, relay::Parked>> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn park(&self, handle: String, parked: relay::Parked) {
+        self.parked().insert(handle, parked);
+    }
+
+    pub(crate) fn unpark(&self, handle: &str) -> Option<relay::Parked> {
+        self.parked().remove(handle)
     }
 
     /// Stops upstreams and ends sessions.

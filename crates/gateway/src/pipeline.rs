@@ -169,6 +169,9 @@ async fn subscribe(
 /// Calls that name one upstream's tool, prompt or resource.
 fn routed(gw: &Arc<Gateway>, req: Request, method: Method, who: Authenticated, era: EraCtx) -> Reply {
     let id = req.id.clone();
+    if let Some(reply) = resume(gw, &req, &who, &era) {
+        return reply;
+    }
     let target = match relay::Target::resolve(gw, method, req.params.as_deref()) {
         Ok(t) => t,
         Err(err) => return Reply::Error { err, id: Some(id) },
@@ -192,6 +195,29 @@ fn routed(gw: &Arc<Gateway>, req: Request, method: Method, who: Authenticated, e
         relay::run(gw2, call, req, method, era, log2, token).await;
     });
     Reply::Stream { log, cancel }
+}
+
+/// A 2026-era retry carrying a `requestState` the gateway minted: hand it to the waiting call.
+fn resume(gw: &Arc<Gateway>, req: &Request, who: &Authenticated, era: &EraCtx) -> Option<Reply> {
+    if !era.is_modern() {
+        return None;
+    }
+    let params = RawObject::from_raw(req.params.as_deref()?).ok()?;
+    let state = params.get_str("requestState").filter(|s| s.starts_with(relay::STATE_PREFIX))?;
+    let invalid = || Reply::Error { err: GatewayError::InvalidParams("unknown or expired requestState".into()), id: Some(req.id.clone()) };
+    let Some(parked) = gw.unpark(&state) else { return Some(invalid()) };
+    if parked.principal != who.principal().id {
+        tracing::warn!(client.id = %who.principal().id, "requestState presented by another principal");
+        return Some(invalid());
+    }
+    let log = EventLog::new(0, false);
+    let cancel = gw.shutdown.child_token();
+    let responses = params.get("inputResponses").and_then(|r| RawObject::from_raw(r).ok());
+    let retry = relay::Retry { log: Arc::clone(&log), id: req.id.clone(), cancel: cancel.clone(), responses };
+    if parked.tx.send(retry).is_err() {
+        return Some(invalid());
+    }
+    Some(Reply::Stream { log, cancel: Some(cancel.drop_guard()) })
 }
 
 fn notification(era: &EraCtx, n: Notification) -> Reply {

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use portcullis_mcp::{ErrorCode, ErrorObject, Id, Message, Method, Outcome, RawObject, Request, Response};
-use portcullis_transport::{Call, ClientContext, Event, UpstreamError};
+use portcullis_transport::{Call, ClientContext, Event, ServerRequest, UpstreamError};
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::Gateway;
@@ -113,6 +113,31 @@ pub async fn call_once(
     }
 }
 
+/// A client's retry of a call that was answered with `input_required` (2026-07-28 MRTR),
+/// delivered to the task that still holds the upstream call.
+pub struct Retry {
+    pub log: Arc<EventLog>,
+    pub id: Id,
+    pub cancel: CancellationToken,
+    pub responses: Option<RawObject>,
+}
+
+/// A call waiting for a client's retry, found by the opaque handle in `requestState`.
+pub struct Parked {
+    pub principal: String,
+    pub tx: oneshot::Sender<Retry>,
+}
+
+/// Marks a `requestState` minted by the gateway (others belong to 2026-era upstreams).
+pub const STATE_PREFIX: &str = "portcullis.";
+
+/// The request currently answering for a running call: the first request, then each retry.
+struct Current {
+    log: Arc<EventLog>,
+    id: Id,
+    cancel: CancellationToken,
+}
+
 /// Runs a routed call to completion, writing every message for the client into `log`.
 pub async fn run(
     gw: Arc<Gateway>,
@@ -130,40 +155,55 @@ pub async fn run(
         log.finish();
         return;
     };
+    let mut current = Current { log, id: req.id.clone(), cancel };
     let (etx, mut erx) = mpsc::channel(64);
     let upstream_call = Call { method: req.method.clone(), params: target.params, client: era.client(), events: Some(etx) };
     let fut = member.upstream.call(upstream_call);
     tokio::pin!(fut);
     let deadline = tokio::time::sleep(gw.limits.call_timeout);
     tokio::pin!(deadline);
+    let mut rounds = 0u32;
     let result = loop {
         tokio::select! {
             biased;
-            () = cancel.cancelled() => {
+            () = current.cancel.cancelled() => {
                 tracing::info!(upstream = %member.name, mcp.method = %req.method, mcp.name = %target.exposed, "call cancelled");
                 gw.metrics.observe(&req.method, "cancelled", &member.name, started.elapsed());
-                log.finish();
-                end_call(&era, &req.id);
+                current.log.finish();
+                end_call(&era, &current.id);
                 return;
             }
             r = &mut fut => break r.map_err(|e| upstream_error(&member.name, e)),
-            Some(ev) = erx.recv() => relay_event(&era, &log, ev),
+            Some(ev) = erx.recv() => match ev {
+                Event::Request(sr) if era_wants_input_required(&era, &sr.method) => {
+                    rounds += 1;
+                    match park(&gw, &principal, &current, sr, rounds).await {
+                        Some(next) => current = next,
+                        None => {
+                            tracing::info!(upstream = %member.name, mcp.name = %target.exposed, "no retry came for input_required; call dropped");
+                            return;
+                        }
+                    }
+                }
+                ev => relay_event(&era, &current.log, ev),
+            },
             () = &mut deadline => break Err(GatewayError::Timeout(member.name.clone())),
         }
     };
     drop(fut);
     while let Ok(ev) = erx.try_recv() {
-        relay_event(&era, &log, ev);
+        relay_event(&era, &current.log, ev);
     }
+    let id = current.id.clone();
     let (response, decision) = match result {
         Ok(Outcome::Result(r)) => {
             let r = results::rewrite(&gw, method, target.upstream, r, era.is_modern());
-            (Response::result(req.id.clone(), r), "allow")
+            (Response::result(id, r), "allow")
         }
-        Ok(Outcome::Error(e)) => (Response::error(Some(req.id.clone()), public_upstream_error(&member.name, &e)), "allow"),
+        Ok(Outcome::Error(e)) => (Response::error(Some(id), public_upstream_error(&member.name, &e)), "allow"),
         Err(err) => {
             tracing::warn!(upstream = %member.name, mcp.method = %req.method, mcp.name = %target.exposed, error = %err, "call failed");
-            (Response::error(Some(req.id.clone()), err.public().error), err.label())
+            (Response::error(Some(id), err.public().error), err.label())
         }
     };
     let latency = started.elapsed();
@@ -172,8 +212,54 @@ pub async fn run(
         decision, latency_ms = latency.as_secs_f64() * 1000.0, "call"
     );
     gw.metrics.observe(&req.method, decision, &member.name, latency);
-    log.push(Bytes::from(response.to_bytes()), true);
-    end_call(&era, &req.id);
+    current.log.push(Bytes::from(response.to_bytes()), true);
+    end_call(&era, &current.id);
+}
+
+/// A 2026-era client answers server requests by retrying the call (MRTR), when it declared the
+/// capability; a 2025-era upstream asked mid-call, so the gateway bridges the two.
+fn era_wants_input_required(era: &EraCtx, method: &str) -> bool {
+    matches!(era, EraCtx::Modern { caps, .. } if caps.allows(method))
+}
+
+/// Answers the current request with `input_required`, waits for the client's retry, hands the
+/// client's answer to the upstream, and returns the retry as the new current request.
+async fn park(gw: &Gateway, principal: &str, current: &Current, sr: ServerRequest, round: u32) -> Option<Current> {
+    let key = format!("input-{round}");
+    let handle = format!("{STATE_PREFIX}{}", uuid::Uuid::new_v4().simple());
+    let (tx, rx) = oneshot::channel();
+    gw.park(handle.clone(), Parked { principal: principal.to_owned(), tx });
+    let mut request = RawObject::new();
+    let _ = request.set("method", &sr.method);
+    if let Some(p) = &sr.params {
+        request.set_raw("params", p.clone());
+    }
+    let mut requests = RawObject::new();
+    let _ = requests.set(&key, &request);
+    let mut result = RawObject::new();
+    let _ = result.set("resultType", "input_required");
+    let _ = result.set("inputRequests", &requests);
+    let _ = result.set("requestState", &handle);
+    match result.to_raw() {
+        Ok(raw) => current.log.push(Bytes::from(Response::result(current.id.clone(), raw).to_bytes()), true),
+        Err(_) => current.log.finish(),
+    }
+    let retry = match tokio::time::timeout(gw.limits.call_timeout, rx).await {
+        Ok(Ok(r)) => r,
+        _ => {
+            gw.unpark(&handle);
+            let _ = sr.reply.send(Outcome::Error(ErrorObject::new(ErrorCode::InternalError, "the client did not answer")));
+            return None;
+        }
+    };
+    let answer = retry
+        .responses
+        .as_ref()
+        .and_then(|r| r.get(&key))
+        .map(|raw| Outcome::Result(raw.to_owned()))
+        .unwrap_or_else(|| Outcome::Error(ErrorObject::new(ErrorCode::InvalidParams, "the client sent no answer for this request")));
+    let _ = sr.reply.send(answer);
+    Some(Current { log: retry.log, id: retry.id, cancel: retry.cancel })
 }
 
 fn end_call(era: &EraCtx, id: &Id) {
@@ -181,7 +267,6 @@ fn end_call(era: &EraCtx, id: &Id) {
         s.end_call(id);
     }
 }
-
 fn relay_event(era: &EraCtx, log: &EventLog, ev: Event) {
     match ev {
         Event::Notification(n) => {
