@@ -1,0 +1,90 @@
+//! What the gateway checks, records and reports: guard rules, audit, approval, anomaly alerts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::HostPort;
+use crate::secret::Secret;
+
+/// `[guard]`. Defaults (table or key absent): redact `secrets`, pin and scan tools.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// Built-in rule sets applied to results.
+    pub redact: Vec<RedactSet>,
+    /// `[[guard.redact_pattern]]`: operator patterns applied after the built-in sets.
+    pub redact_patterns: Vec<RedactPattern>,
+    /// Changed tool definitions are blocked until `portcullis pins accept`.
+    pub pin_tools: bool,
+    /// Tools whose descriptions look poisoned are blocked.
+    pub scan_tools: bool,
+}
+
+/// A built-in redaction rule set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RedactSet {
+    /// API keys, tokens, private keys, passwords in URLs (`secrets`).
+    Secrets,
+    /// Personal data: e-mail addresses, phone numbers, card numbers (`pii`).
+    Pii,
+}
+
+/// One `[[guard.redact_pattern]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedactPattern {
+    /// Unique; shown in place of the match (`[REDACTED:name]`).
+    pub name: String,
+    /// A `regex` crate pattern, already checked to compile.
+    pub pattern: String,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    /// Ed25519 key (PEM) signing checkpoints. `None`: generated next to the store on first start.
+    pub signing_key: Option<Secret>,
+    /// AES-256-GCM key for arguments and results. `None`: they are stored redacted.
+    pub encryption_key: Option<Secret>,
+    /// Records older than this are deleted (after a signed checkpoint). `None`: kept forever.
+    pub retention: Option<Duration>,
+    /// A checkpoint is signed after this many records (default 1000) …
+    pub checkpoint_records: u64,
+    /// … or after this much time with new records (default 60s), whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// `[[audit.sink]]`: copies of every record for a SIEM.
+    pub sinks: Vec<Sink>,
+}
+
+/// Where records or alerts are sent (`[[audit.sink]]`, `[[anomaly.alert]]`).
+#[derive(Debug, Clone)]
+pub enum Sink {
+    /// `kind = "jsonl"`: appended to a file, one JSON object a line.
+    Jsonl { path: PathBuf },
+    /// `kind = "syslog"`: RFC 5424 over UDP to `address`, or the local `/dev/log` when `None`.
+    Syslog { address: Option<HostPort> },
+    /// `kind = "otlp"`: OpenTelemetry logs to a collector.
+    Otlp { endpoint: String },
+    /// `kind = "webhook"`: one JSON POST per record or alert.
+    Webhook {
+        url: String,
+        headers: BTreeMap<String, Secret>,
+    },
+}
+
+/// `[approval]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// No decision within this time → the call is denied (default 10m).
+    pub timeout: Duration,
+    /// Principals with this role may decide (default `approver`).
+    pub approvers_role: String,
+}
+
+/// `[anomaly]`.
+#[derive(Debug, Clone)]
+pub struct Anomaly {
+    /// Default false.
+    pub enabled: bool,
+    /// `[[anomaly.alert]]`: where alerts go besides the audit log.
+    pub alerts: Vec<Sink>,
+}

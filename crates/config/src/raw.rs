@@ -1,0 +1,272 @@
+//! Stage 1: serde structs mirroring `portcullis.toml` exactly.
+//!
+//! Every table denies unknown keys. Values are kept as written (durations, sizes and secrets as
+//! text, most keys optional) so stage 2 (`crate::validate`) can check them all and report every
+//! problem at once, with its key path.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<RawListen>,
+    pub storage: Option<RawStorage>,
+    pub limits: Option<RawLimits>,
+    pub federation: Option<RawFederation>,
+    pub rate_limit: Option<RawRateLimit>,
+    pub auth: Option<RawAuth>,
+    pub authz: Option<RawAuthz>,
+    pub upstream: Option<Vec<RawUpstream>>,
+    pub guard: Option<RawGuard>,
+    pub audit: Option<RawAudit>,
+    pub approval: Option<RawApproval>,
+    pub anomaly: Option<RawAnomaly>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    pub addr: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub tls: Option<RawTls>,
+    pub max_connections: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub client_ca: Option<String>,
+    pub require_client_cert: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_request_bytes: Option<RawSize>,
+    pub max_response_bytes: Option<RawSize>,
+    pub max_json_depth: Option<i64>,
+    pub call_timeout: Option<String>,
+    pub session_idle_timeout: Option<String>,
+    pub max_sessions: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFederation {
+    pub separator: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub backend: Option<String>,
+    pub default: Option<String>,
+    pub rule: Option<Vec<RawRateRule>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateRule {
+    pub principal: Option<String>,
+    pub tool: Option<String>,
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub api_keys: Option<bool>,
+    pub dangerous_allow_anonymous: Option<bool>,
+    pub jwt: Option<Vec<RawJwt>>,
+    pub introspection: Option<RawIntrospection>,
+    pub mtls: Option<RawMtls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwt {
+    pub issuer: Option<String>,
+    pub jwks_url: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntrospection {
+    pub url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMtls {
+    pub principal_from: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthz {
+    pub policies: Option<Vec<String>>,
+    pub roles_claim: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub name: Option<String>,
+    pub prefix: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub cwd: Option<String>,
+    pub sandbox: Option<RawSandbox>,
+    pub url: Option<String>,
+    pub auth: Option<RawUpstreamAuth>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub dangerous_allow_plain_http: Option<bool>,
+    pub tool: Option<Vec<RawTool>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamAuth {
+    pub bearer: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    pub fs_read: Option<Vec<String>>,
+    pub fs_write: Option<Vec<String>>,
+    /// `"none"` or a list of `"host:port"`; checked in stage 2 for a clearer message.
+    pub network: Option<toml::Value>,
+    pub memory: Option<RawSize>,
+    pub cpu_time: Option<String>,
+    pub processes: Option<i64>,
+    pub storage_quota: Option<RawSize>,
+    pub dangerous_allow_weaker_sandbox: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTool {
+    pub name: Option<String>,
+    pub read_only: Option<bool>,
+    pub approval: Option<bool>,
+    pub args: Option<BTreeMap<String, RawArgRule>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArgRule {
+    pub within: Option<Vec<String>>,
+    pub allow_hosts: Option<Vec<String>>,
+    pub deny_private: Option<bool>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub pattern: Option<String>,
+    pub r#enum: Option<Vec<String>>,
+    pub max_length: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    pub redact: Option<Vec<String>>,
+    pub redact_pattern: Option<Vec<RawRedactPattern>>,
+    pub pin_tools: Option<bool>,
+    pub scan_tools: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedactPattern {
+    pub name: Option<String>,
+    pub pattern: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub signing_key: Option<String>,
+    pub encryption_key: Option<String>,
+    pub retention: Option<String>,
+    pub checkpoint_records: Option<i64>,
+    pub checkpoint_interval: Option<String>,
+    pub sink: Option<Vec<RawSink>>,
+}
+
+/// `[[audit.sink]]` and `[[anomaly.alert]]`: `kind` decides which other keys apply.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSink {
+    pub kind: Option<String>,
+    pub path: Option<String>,
+    pub url: Option<String>,
+    pub endpoint: Option<String>,
+    pub address: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApproval {
+    pub timeout: Option<String>,
+    pub approvers_role: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnomaly {
+    pub enabled: Option<bool>,
+    pub alert: Option<Vec<RawSink>>,
+}
+
+/// A size as written: a bare integer (bytes) or text such as `"1MiB"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawSize {
+    Bytes(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+
+        impl Visitor<'_> for SizeVisitor {
+            type Value = RawSize;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as \"1MiB\" or a number of bytes")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawSize, E> {
+                i64::try_from(v)
+                    .map(RawSize::Bytes)
+                    .map_err(|_| E::custom("size too large"))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(v.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
