@@ -17,11 +17,17 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(auth: &portcullis_config::Auth) -> Self {
-        Self { allow_anonymous: auth.dangerous_allow_anonymous }
+        Self {
+            allow_anonymous: auth.dangerous_allow_anonymous,
+        }
     }
 
     /// Pure decision over the request's headers and peer address.
-    pub fn authenticate(&self, _headers: &HeaderMap, client_ip: Option<IpAddr>) -> Result<Authenticated, GatewayError> {
+    pub fn authenticate(
+        &self,
+        _headers: &HeaderMap,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Authenticated, GatewayError> {
         if self.allow_anonymous {
             return Ok(Authenticated::assert(Principal {
                 id: "anonymous".into(),
@@ -41,7 +47,9 @@ mod tests {
     fn table() {
         let rows = [(true, true), (false, false)];
         for (allow, ok) in rows {
-            let a = Authenticator { allow_anonymous: allow };
+            let a = Authenticator {
+                allow_anonymous: allow,
+            };
             let got = a.authenticate(&HeaderMap::new(), None);
             assert_eq!(got.is_ok(), ok, "allow_anonymous={allow}");
             if let Ok(p) = got {

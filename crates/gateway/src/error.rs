@@ -72,30 +72,96 @@ impl GatewayError {
         use StatusCode as S;
         let (status, code, message): (StatusCode, ErrorCode, String) = match self {
             E::Parse(p) => (S::BAD_REQUEST, p.code(), public_parse(p)),
-            E::BodyTooLarge(n) => (S::PAYLOAD_TOO_LARGE, ErrorCode::Gateway(codes::TOO_LARGE), format!("request body exceeds {n} bytes")),
-            E::OriginRejected(_) => (S::FORBIDDEN, ErrorCode::InvalidRequest, "origin not allowed".into()),
-            E::Unauthenticated => (S::UNAUTHORIZED, ErrorCode::Gateway(codes::UNAUTHENTICATED), "authentication required".into()),
-            E::HeaderMismatch(m) => (S::BAD_REQUEST, ErrorCode::HeaderMismatch, format!("Header mismatch: {m}")),
-            E::UnsupportedVersion(_) => (S::BAD_REQUEST, ErrorCode::UnsupportedProtocolVersion, "Unsupported protocol version".into()),
-            E::SessionRequired => (S::BAD_REQUEST, ErrorCode::Gateway(codes::SESSION), "Bad Request: no session; send initialize first".into()),
-            E::UnknownSession => (S::NOT_FOUND, ErrorCode::Gateway(codes::SESSION), "session not found".into()),
-            E::TooManySessions => (S::SERVICE_UNAVAILABLE, ErrorCode::Gateway(codes::SESSION), "too many sessions; try later".into()),
-            E::MethodNotFound(m) => (S::OK, ErrorCode::MethodNotFound, format!("Method not found: {m}")),
-            E::InvalidParams(why) => (S::OK, ErrorCode::InvalidParams, format!("Invalid params: {why}")),
-            E::UnknownTarget(name) => (S::OK, ErrorCode::InvalidParams, format!("unknown tool, prompt or resource: {name}")),
-            E::Collision(name) => (S::OK, ErrorCode::InvalidParams, format!("{name} is ambiguous: offered by more than one upstream")),
-            E::UpstreamUnavailable { upstream, .. } => {
-                (S::OK, ErrorCode::Gateway(codes::UPSTREAM_UNAVAILABLE), format!("upstream {upstream} is unavailable"))
-            }
-            E::UpstreamFailed { upstream, .. } => {
-                (S::OK, ErrorCode::Gateway(codes::UPSTREAM_UNAVAILABLE), format!("upstream {upstream} failed"))
-            }
-            E::Timeout(upstream) => (S::OK, ErrorCode::Gateway(codes::TIMEOUT), format!("upstream {upstream} timed out")),
-            E::ResponseTooLarge { upstream, .. } => {
-                (S::OK, ErrorCode::Gateway(codes::TOO_LARGE), format!("response from {upstream} is too large"))
-            }
-            E::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest, "method not allowed".into()),
-            E::Internal(_) => (S::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, "internal error".into()),
+            E::BodyTooLarge(n) => (
+                S::PAYLOAD_TOO_LARGE,
+                ErrorCode::Gateway(codes::TOO_LARGE),
+                format!("request body exceeds {n} bytes"),
+            ),
+            E::OriginRejected(_) => (
+                S::FORBIDDEN,
+                ErrorCode::InvalidRequest,
+                "origin not allowed".into(),
+            ),
+            E::Unauthenticated => (
+                S::UNAUTHORIZED,
+                ErrorCode::Gateway(codes::UNAUTHENTICATED),
+                "authentication required".into(),
+            ),
+            E::HeaderMismatch(m) => (
+                S::BAD_REQUEST,
+                ErrorCode::HeaderMismatch,
+                format!("Header mismatch: {m}"),
+            ),
+            E::UnsupportedVersion(_) => (
+                S::BAD_REQUEST,
+                ErrorCode::UnsupportedProtocolVersion,
+                "Unsupported protocol version".into(),
+            ),
+            E::SessionRequired => (
+                S::BAD_REQUEST,
+                ErrorCode::Gateway(codes::SESSION),
+                "Bad Request: no session; send initialize first".into(),
+            ),
+            E::UnknownSession => (
+                S::NOT_FOUND,
+                ErrorCode::Gateway(codes::SESSION),
+                "session not found".into(),
+            ),
+            E::TooManySessions => (
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::Gateway(codes::SESSION),
+                "too many sessions; try later".into(),
+            ),
+            E::MethodNotFound(m) => (
+                S::OK,
+                ErrorCode::MethodNotFound,
+                format!("Method not found: {m}"),
+            ),
+            E::InvalidParams(why) => (
+                S::OK,
+                ErrorCode::InvalidParams,
+                format!("Invalid params: {why}"),
+            ),
+            E::UnknownTarget(name) => (
+                S::OK,
+                ErrorCode::InvalidParams,
+                format!("unknown tool, prompt or resource: {name}"),
+            ),
+            E::Collision(name) => (
+                S::OK,
+                ErrorCode::InvalidParams,
+                format!("{name} is ambiguous: offered by more than one upstream"),
+            ),
+            E::UpstreamUnavailable { upstream, .. } => (
+                S::OK,
+                ErrorCode::Gateway(codes::UPSTREAM_UNAVAILABLE),
+                format!("upstream {upstream} is unavailable"),
+            ),
+            E::UpstreamFailed { upstream, .. } => (
+                S::OK,
+                ErrorCode::Gateway(codes::UPSTREAM_UNAVAILABLE),
+                format!("upstream {upstream} failed"),
+            ),
+            E::Timeout(upstream) => (
+                S::OK,
+                ErrorCode::Gateway(codes::TIMEOUT),
+                format!("upstream {upstream} timed out"),
+            ),
+            E::ResponseTooLarge { upstream, .. } => (
+                S::OK,
+                ErrorCode::Gateway(codes::TOO_LARGE),
+                format!("response from {upstream} is too large"),
+            ),
+            E::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                ErrorCode::InvalidRequest,
+                "method not allowed".into(),
+            ),
+            E::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                ErrorCode::InternalError,
+                "internal error".into(),
+            ),
         };
         let mut error = ErrorObject::new(code, message);
         if let E::UnsupportedVersion(requested) = self {
@@ -145,14 +211,30 @@ mod tests {
     #[test]
     fn mapping_table() {
         let rows: Vec<(GatewayError, u16, i64)> = vec![
-            (GatewayError::Parse(ParseError::NotJson("x".into())), 400, -32700),
+            (
+                GatewayError::Parse(ParseError::NotJson("x".into())),
+                400,
+                -32700,
+            ),
             (GatewayError::Parse(ParseError::Batch), 400, -32600),
             (GatewayError::Parse(ParseError::TooDeep(64)), 400, -32600),
             (GatewayError::BodyTooLarge(10), 413, codes::TOO_LARGE),
-            (GatewayError::OriginRejected("http://evil".into()), 403, -32600),
+            (
+                GatewayError::OriginRejected("http://evil".into()),
+                403,
+                -32600,
+            ),
             (GatewayError::Unauthenticated, 401, codes::UNAUTHENTICATED),
-            (GatewayError::HeaderMismatch(HeaderMismatch::Missing("Mcp-Method")), 400, -32020),
-            (GatewayError::UnsupportedVersion("1900-01-01".into()), 400, -32022),
+            (
+                GatewayError::HeaderMismatch(HeaderMismatch::Missing("Mcp-Method")),
+                400,
+                -32020,
+            ),
+            (
+                GatewayError::UnsupportedVersion("1900-01-01".into()),
+                400,
+                -32022,
+            ),
             (GatewayError::UnknownSession, 404, codes::SESSION),
             (GatewayError::MethodNotFound("x".into()), 200, -32601),
             (GatewayError::UnknownTarget("x".into()), 200, -32602),
@@ -167,7 +249,10 @@ mod tests {
 
     #[test]
     fn public_messages_hide_upstream_detail() {
-        let e = GatewayError::UpstreamFailed { upstream: "fs".into(), detail: "/secret/path: stack trace".into() };
+        let e = GatewayError::UpstreamFailed {
+            upstream: "fs".into(),
+            detail: "/secret/path: stack trace".into(),
+        };
         assert!(!e.public().error.message.contains("/secret"));
         let e = GatewayError::Internal("password=hunter2".into());
         assert!(!e.public().error.message.contains("hunter2"));

@@ -54,7 +54,11 @@ struct CursorState {
 
 impl Federation {
     pub fn new(members: Vec<Member>) -> Self {
-        Self { members, seen: RwLock::default(), collisions: RwLock::default() }
+        Self {
+            members,
+            seen: RwLock::default(),
+            collisions: RwLock::default(),
+        }
     }
 
     pub fn members(&self) -> &[Member] {
@@ -82,13 +86,22 @@ impl Federation {
             .members
             .iter()
             .enumerate()
-            .filter(|(_, m)| !m.prefix.is_empty() && exposed.len() > m.prefix.len() && exposed.starts_with(&m.prefix))
+            .filter(|(_, m)| {
+                !m.prefix.is_empty()
+                    && exposed.len() > m.prefix.len()
+                    && exposed.starts_with(&m.prefix)
+            })
             .max_by_key(|(_, m)| m.prefix.len());
         if let Some((idx, m)) = by_prefix {
             return Ok((idx, exposed[m.prefix.len()..].to_owned()));
         }
-        let bare: Vec<usize> =
-            self.members.iter().enumerate().filter(|(_, m)| m.prefix.is_empty()).map(|(i, _)| i).collect();
+        let bare: Vec<usize> = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.prefix.is_empty())
+            .map(|(i, _)| i)
+            .collect();
         match bare.as_slice() {
             [only] => Ok((*only, exposed.to_owned())),
             [] => Err(GatewayError::UnknownTarget(exposed.to_owned())),
@@ -103,11 +116,21 @@ impl Federation {
     /// when another upstream already claimed the same exposed name: neither may shadow the other.
     pub fn record(&self, kind: Kind, exposed: &str, idx: usize) -> bool {
         let key = (kind, exposed.to_owned());
-        let Ok(mut seen) = self.seen.write() else { return true };
+        let Ok(mut seen) = self.seen.write() else {
+            return true;
+        };
         match seen.get(&key) {
             Some(&owner) if owner != idx => {
-                let owner_name = self.members.get(owner).map(|m| m.name.as_str()).unwrap_or("?");
-                let other = self.members.get(idx).map(|m| m.name.as_str()).unwrap_or("?");
+                let owner_name = self
+                    .members
+                    .get(owner)
+                    .map(|m| m.name.as_str())
+                    .unwrap_or("?");
+                let other = self
+                    .members
+                    .get(idx)
+                    .map(|m| m.name.as_str())
+                    .unwrap_or("?");
                 tracing::error!(name = %exposed, first = %owner_name, second = %other, "name collision between upstreams; both are hidden until the configuration separates them");
                 if let Ok(mut c) = self.collisions.write() {
                     c.insert(key);
@@ -122,11 +145,18 @@ impl Federation {
     }
 
     /// Decodes a client's cursor into (upstream index, that upstream's cursor).
-    pub fn decode_cursor(&self, cursor: Option<&str>) -> Result<(usize, Option<String>), GatewayError> {
-        let Some(c) = cursor else { return Ok((0, None)) };
-        let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| GatewayError::InvalidParams("invalid cursor".into()))?;
-        let state: CursorState =
-            serde_json::from_slice(&bytes).map_err(|_| GatewayError::InvalidParams("invalid cursor".into()))?;
+    pub fn decode_cursor(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<(usize, Option<String>), GatewayError> {
+        let Some(c) = cursor else {
+            return Ok((0, None));
+        };
+        let bytes = URL_SAFE_NO_PAD
+            .decode(c)
+            .map_err(|_| GatewayError::InvalidParams("invalid cursor".into()))?;
+        let state: CursorState = serde_json::from_slice(&bytes)
+            .map_err(|_| GatewayError::InvalidParams("invalid cursor".into()))?;
         if state.u >= self.members.len() {
             return Err(GatewayError::InvalidParams("invalid cursor".into()));
         }
@@ -134,7 +164,10 @@ impl Federation {
     }
 
     pub fn encode_cursor(idx: usize, inner: Option<&str>) -> String {
-        let state = CursorState { u: idx, c: inner.map(str::to_owned) };
+        let state = CursorState {
+            u: idx,
+            c: inner.map(str::to_owned),
+        };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&state).unwrap_or_default())
     }
 }

@@ -76,18 +76,25 @@ async fn accept(
         Message::Request(r) => Some(r.id.clone()),
         _ => None,
     };
-    let who = gw.authn.authenticate(headers, Some(peer.ip())).map_err(|e| (e, id.clone()))?;
+    let who = gw
+        .authn
+        .authenticate(headers, Some(peer.ip()))
+        .map_err(|e| (e, id.clone()))?;
     let era = classify(gw, headers, &message).map_err(|e| (e, id))?;
     Ok(Inbound { message, who, era })
 }
 
 fn check_origin(gw: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {
-    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
     let origin = origin.to_str().unwrap_or("");
     if gw.allowed_origins.iter().any(|o| o == origin) {
         Ok(())
     } else {
-        Err(GatewayError::OriginRejected(origin.chars().take(200).collect()))
+        Err(GatewayError::OriginRejected(
+            origin.chars().take(200).collect(),
+        ))
     }
 }
 
@@ -95,7 +102,12 @@ async fn read_limited(body: Body, limit: u64) -> Result<Bytes, GatewayError> {
     let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(GatewayError::BodyTooLarge(limit)),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(GatewayError::BodyTooLarge(limit))
+        }
         Err(e) => Err(GatewayError::Internal(format!("reading body: {e}"))),
     }
 }
@@ -106,10 +118,10 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<Result<&'a str, 
 
 /// Decides the era of a message: a 2025-era session, a handshake, or a 2026 stateless request.
 fn classify(gw: &Gateway, headers: &HeaderMap, message: &Message) -> Result<EraCtx, GatewayError> {
-    if let Message::Request(r) = message {
-        if r.method == "initialize" {
-            return Ok(EraCtx::Handshake);
-        }
+    if let Message::Request(r) = message
+        && r.method == "initialize"
+    {
+        return Ok(EraCtx::Handshake);
     }
     if let Some(sid) = header_str(headers, mh::SESSION_ID) {
         let sid = sid.map_err(|()| GatewayError::UnknownSession)?;
@@ -119,37 +131,67 @@ fn classify(gw: &Gateway, headers: &HeaderMap, message: &Message) -> Result<EraC
         Message::Request(r) => (r.method.as_str(), r.params.as_deref()),
         Message::Notification(_) | Message::Response(_) => {
             // 2026-07-28 defines no client notifications or responses over HTTP; accept and ignore.
-            return Ok(EraCtx::Modern { client: ClientContext::default(), caps: ClientCaps::default() });
+            return Ok(EraCtx::Modern {
+                client: ClientContext::default(),
+                caps: ClientCaps::default(),
+            });
         }
     };
     let header_version = header_str(headers, mh::PROTOCOL_VERSION);
     let params_obj = params.and_then(|p| RawObject::from_raw(p).ok());
-    let meta_obj = params_obj.as_ref().and_then(|p| p.get("_meta")).and_then(|m| RawObject::from_raw(m).ok());
-    let body_version = meta_obj.as_ref().and_then(|m| m.get_str(meta::PROTOCOL_VERSION));
+    let meta_obj = params_obj
+        .as_ref()
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| RawObject::from_raw(m).ok());
+    let body_version = meta_obj
+        .as_ref()
+        .and_then(|m| m.get_str(meta::PROTOCOL_VERSION));
     let header_is_modern = matches!(header_version, Some(Ok(v)) if Revision::parse(v).is_some_and(|r| r.era() == Era::Modern));
     if body_version.is_none() && !header_is_modern {
         return match header_version {
-            Some(Ok(v)) if Revision::parse(v).is_none() => Err(GatewayError::UnsupportedVersion(v.to_owned())),
+            Some(Ok(v)) if Revision::parse(v).is_none() => {
+                Err(GatewayError::UnsupportedVersion(v.to_owned()))
+            }
             _ => Err(GatewayError::SessionRequired),
         };
     }
     let m = Method::parse(method);
-    let body_name = m.name_field().and_then(|f| params_obj.as_ref().and_then(|p| p.get_str(f)));
+    let body_name = m
+        .name_field()
+        .and_then(|f| params_obj.as_ref().and_then(|p| p.get_str(f)));
     let meta_headers = MetaHeaders {
         protocol_version: header_version,
         method: header_str(headers, mh::METHOD),
         name: header_str(headers, mh::NAME),
     };
-    mh::check(&meta_headers, Some(body_version.as_deref().unwrap_or("")), method, body_name.as_deref(), m.requires_name_header())?;
+    mh::check(
+        &meta_headers,
+        Some(body_version.as_deref().unwrap_or("")),
+        method,
+        body_name.as_deref(),
+        m.requires_name_header(),
+    )?;
     let version = body_version.unwrap_or_default();
     match Revision::parse(&version) {
         Some(r) if r.era() == Era::Modern => {}
         _ => return Err(GatewayError::UnsupportedVersion(version)),
     }
-    let capabilities = meta_obj.as_ref().and_then(|m| m.get(meta::CLIENT_CAPABILITIES)).map(|c| Arc::from(c.to_owned()));
-    let client_info = meta_obj.as_ref().and_then(|m| m.get(meta::CLIENT_INFO)).map(|c| Arc::from(c.to_owned()));
+    let capabilities = meta_obj
+        .as_ref()
+        .and_then(|m| m.get(meta::CLIENT_CAPABILITIES))
+        .map(|c| Arc::from(c.to_owned()));
+    let client_info = meta_obj
+        .as_ref()
+        .and_then(|m| m.get(meta::CLIENT_INFO))
+        .map(|c| Arc::from(c.to_owned()));
     let caps = ClientCaps::from_json(capabilities.as_deref());
-    Ok(EraCtx::Modern { client: ClientContext { capabilities, client_info }, caps })
+    Ok(EraCtx::Modern {
+        client: ClientContext {
+            capabilities,
+            client_info,
+        },
+        caps,
+    })
 }
 
 async fn render(gw: &Gateway, reply: Reply, modern: bool) -> Response {
@@ -165,7 +207,12 @@ async fn render(gw: &Gateway, reply: Reply, modern: bool) -> Response {
         Reply::Error { err, id } => error_response(gw, &err, id, modern),
         Reply::Stream { log, cancel } => {
             let Some(first) = log.first().await else {
-                return error_response(gw, &GatewayError::Internal("call ended without a response".into()), None, modern);
+                return error_response(
+                    gw,
+                    &GatewayError::Internal("call ended without a response".into()),
+                    None,
+                    modern,
+                );
             };
             if first.last {
                 return json_response(StatusCode::OK, first.data);
@@ -189,10 +236,12 @@ fn error_response(gw: &Gateway, err: &GatewayError, id: Option<Id>, modern: bool
     let body = Bytes::from(RpcResponse::error(id, public.error).to_bytes());
     let mut resp = json_response(status, body);
     if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
     let _ = gw;
     resp
@@ -213,7 +262,10 @@ fn sse_body(log: Arc<EventLog>, from: u64, cancel: Option<tokio_util::sync::Drop
 fn sse_response(body: Body) -> Response {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
@@ -233,7 +285,12 @@ async fn get_mcp(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
     };
     if let Some(Ok(last)) = header_str(&headers, mh::LAST_EVENT_ID) {
         let Some((stream, seq)) = parse_event_id(last) else {
-            return error_response(&gw, &GatewayError::InvalidParams("bad Last-Event-ID".into()), None, false);
+            return error_response(
+                &gw,
+                &GatewayError::InvalidParams("bad Last-Event-ID".into()),
+                None,
+                false,
+            );
         };
         return match session.stream(stream) {
             Some(log) => sse_response(sse_body(log, seq + 1, None)),
@@ -275,17 +332,33 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         };
         upstreams.insert(m.name.clone(), json!(label));
     }
-    let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(json!({"ready": all_up, "upstreams": upstreams}))).into_response()
+    let status = if all_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(json!({"ready": all_up, "upstreams": upstreams})),
+    )
+        .into_response()
 }
 
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     for m in gw.federation.members() {
         let up = i64::from(m.upstream.health() == Health::Up);
-        gw.metrics.upstream_up.get_or_create(&crate::metrics::UpstreamLabels { upstream: m.name.clone() }).set(up);
+        gw.metrics
+            .upstream_up
+            .get_or_create(&crate::metrics::UpstreamLabels {
+                upstream: m.name.clone(),
+            })
+            .set(up);
     }
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         gw.metrics.encode(),
     )
         .into_response()

@@ -55,7 +55,10 @@ pub struct Gateway {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("upstream {name}: {source}")]
-    Upstream { name: String, source: portcullis_transport::UpstreamError },
+    Upstream {
+        name: String,
+        source: portcullis_transport::UpstreamError,
+    },
 }
 
 impl Gateway {
@@ -67,9 +70,16 @@ impl Gateway {
         };
         let mut members = Vec::with_capacity(config.upstreams.len());
         for u in &config.upstreams {
-            let upstream = upstream::connect(u, ulimits)
-                .map_err(|source| BuildError::Upstream { name: u.name.clone(), source })?;
-            members.push(Member { name: u.name.clone(), prefix: u.prefix.clone(), upstream });
+            let upstream =
+                upstream::connect(u, ulimits).map_err(|source| BuildError::Upstream {
+                    name: u.name.clone(),
+                    source,
+                })?;
+            members.push(Member {
+                name: u.name.clone(),
+                prefix: u.prefix.clone(),
+                upstream,
+            });
         }
         Ok(Arc::new(Self {
             limits: Limits {
@@ -80,7 +90,10 @@ impl Gateway {
             allowed_origins: config.listen.allowed_origins.clone(),
             authn: Authenticator::new(&config.auth),
             federation: Federation::new(members),
-            sessions: Sessions::new(config.limits.max_sessions, config.limits.session_idle_timeout),
+            sessions: Sessions::new(
+                config.limits.max_sessions,
+                config.limits.session_idle_timeout,
+            ),
             metrics: Metrics::new(),
             shutdown: CancellationToken::new(),
             parked: Mutex::new(HashMap::new()),

@@ -33,7 +33,9 @@ pub async fn list(
     req: &Request,
 ) -> Result<Box<RawValue>, GatewayError> {
     let params = match req.params.as_deref() {
-        Some(p) => RawObject::from_raw(p).map_err(|e| GatewayError::InvalidParams(e.to_string()))?,
+        Some(p) => {
+            RawObject::from_raw(p).map_err(|e| GatewayError::InvalidParams(e.to_string()))?
+        }
         None => RawObject::new(),
     };
     let cursor = params.get_str("cursor");
@@ -59,7 +61,12 @@ pub async fn list(
                     return None;
                 }
                 // [list filtering by authorization plugs in here]
-                prefix_key(&mut item, kind.name_field(), &gw.federation.members()[idx].prefix).then_some(item)
+                prefix_key(
+                    &mut item,
+                    kind.name_field(),
+                    &gw.federation.members()[idx].prefix,
+                )
+                .then_some(item)
             })
             .collect();
         let next_cursor = match next {
@@ -71,7 +78,10 @@ pub async fn list(
             return build(key, visible, next_cursor, era.is_modern(), &mut ttl);
         }
         // An empty page: go on to what comes next instead of handing the client an empty page.
-        match next_cursor.as_deref().map(|c| gw.federation.decode_cursor(Some(c))) {
+        match next_cursor
+            .as_deref()
+            .map(|c| gw.federation.decode_cursor(Some(c)))
+        {
             Some(Ok((i, c))) => {
                 idx = i;
                 inner_cursor = c;
@@ -82,7 +92,13 @@ pub async fn list(
     build(key, Vec::new(), None, era.is_modern(), &mut ttl)
 }
 
-fn build(key: &str, items: Vec<RawObject>, next: Option<String>, modern: bool, ttl: &mut Option<u64>) -> Result<Box<RawValue>, GatewayError> {
+fn build(
+    key: &str,
+    items: Vec<RawObject>,
+    next: Option<String>,
+    modern: bool,
+    ttl: &mut Option<u64>,
+) -> Result<Box<RawValue>, GatewayError> {
     let mut out = RawObject::new();
     let internal = |e: serde_json::Error| GatewayError::Internal(e.to_string());
     out.set(key, &items).map_err(internal)?;
@@ -107,16 +123,30 @@ async fn fetch_page(
     client_params: &RawObject,
     cursor: Option<&str>,
 ) -> Result<(Vec<RawObject>, Option<String>), GatewayError> {
-    let member = gw.federation.member(idx).ok_or_else(|| GatewayError::Internal("no such upstream".into()))?;
+    let member = gw
+        .federation
+        .member(idx)
+        .ok_or_else(|| GatewayError::Internal("no such upstream".into()))?;
     let mut params = RawObject::new();
     if let Some(m) = client_params.get("_meta") {
         params.set_raw("_meta", m.to_owned());
     }
     if let Some(c) = cursor {
-        params.set("cursor", c).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        params
+            .set("cursor", c)
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
     }
-    let raw_params = if params.is_empty() { None } else { params.to_raw().ok() };
-    let call = Call { method: method.to_owned(), params: raw_params, client: era.client(), events: None };
+    let raw_params = if params.is_empty() {
+        None
+    } else {
+        params.to_raw().ok()
+    };
+    let call = Call {
+        method: method.to_owned(),
+        params: raw_params,
+        client: era.client(),
+        events: None,
+    };
     let outcome = tokio::time::timeout(gw.limits.call_timeout, member.upstream.call(call))
         .await
         .map_err(|_| GatewayError::Timeout(member.name.clone()))?
@@ -126,13 +156,24 @@ async fn fetch_page(
         // An upstream without this feature answers "method not found": it simply has none.
         Outcome::Error(e) if e.code == -32601 => return Ok((Vec::new(), None)),
         Outcome::Error(e) => {
-            return Err(GatewayError::UpstreamFailed { upstream: member.name.clone(), detail: e.message });
+            return Err(GatewayError::UpstreamFailed {
+                upstream: member.name.clone(),
+                detail: e.message,
+            });
         }
     };
-    let obj = RawObject::from_raw(&result).map_err(|e| GatewayError::UpstreamFailed { upstream: member.name.clone(), detail: e.to_string() })?;
+    let obj = RawObject::from_raw(&result).map_err(|e| GatewayError::UpstreamFailed {
+        upstream: member.name.clone(),
+        detail: e.to_string(),
+    })?;
     let items: Vec<RawObject> = match obj.get_as(key) {
         Some(Ok(v)) => v,
-        Some(Err(e)) => return Err(GatewayError::UpstreamFailed { upstream: member.name.clone(), detail: e.to_string() }),
+        Some(Err(e)) => {
+            return Err(GatewayError::UpstreamFailed {
+                upstream: member.name.clone(),
+                detail: e.to_string(),
+            });
+        }
         None => Vec::new(),
     };
     Ok((items, obj.get_str("nextCursor")))

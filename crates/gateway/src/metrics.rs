@@ -46,24 +46,52 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "MCP requests by method, decision and upstream", requests.clone());
+        registry.register(
+            "requests",
+            "MCP requests by method, decision and upstream",
+            requests.clone(),
+        );
         let latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 20))
         });
-        registry.register("request_duration_seconds", "Time from request to final response", latency.clone());
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to final response",
+            latency.clone(),
+        );
         let upstream_up = Family::<UpstreamLabels, Gauge>::default();
-        registry.register("upstream_up", "1 when the upstream is connected", upstream_up.clone());
+        registry.register(
+            "upstream_up",
+            "1 when the upstream is connected",
+            upstream_up.clone(),
+        );
         let sessions = Gauge::default();
-        registry.register("sessions", "Open 2025-era client sessions", sessions.clone());
-        Self { registry, requests, latency, upstream_up, sessions }
+        registry.register(
+            "sessions",
+            "Open 2025-era client sessions",
+            sessions.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            upstream_up,
+            sessions,
+        }
     }
 
     pub fn observe(&self, method: &str, decision: &str, upstream: &str, latency: Duration) {
         let method = method_label(method);
         self.requests
-            .get_or_create(&RequestLabels { method: method.clone(), decision: decision.to_owned(), upstream: upstream.to_owned() })
+            .get_or_create(&RequestLabels {
+                method: method.clone(),
+                decision: decision.to_owned(),
+                upstream: upstream.to_owned(),
+            })
             .inc();
-        self.latency.get_or_create(&MethodLabels { method }).observe(latency.as_secs_f64());
+        self.latency
+            .get_or_create(&MethodLabels { method })
+            .observe(latency.as_secs_f64());
     }
 
     pub fn encode(&self) -> String {
@@ -89,9 +117,19 @@ mod tests {
     fn encodes_requests_with_bounded_labels() {
         let m = Metrics::new();
         m.observe("tools/call", "allow", "fs", Duration::from_millis(3));
-        m.observe("made/up/method", "method_not_found", "", Duration::from_millis(1));
+        m.observe(
+            "made/up/method",
+            "method_not_found",
+            "",
+            Duration::from_millis(1),
+        );
         let text = m.encode();
-        assert!(text.contains(r#"portcullis_requests_total{method="tools/call",decision="allow",upstream="fs"} 1"#), "{text}");
+        assert!(
+            text.contains(
+                r#"portcullis_requests_total{method="tools/call",decision="allow",upstream="fs"} 1"#
+            ),
+            "{text}"
+        );
         assert!(text.contains(r#"method="other""#));
         assert!(!text.contains("made/up"));
     }

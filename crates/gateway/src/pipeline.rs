@@ -18,7 +18,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use portcullis_mcp::{Id, Message, Method, Notification, Outcome, RawObject, Request, Response, Revision};
+use portcullis_mcp::{
+    Id, Message, Method, Notification, Outcome, RawObject, Request, Response, Revision,
+};
 use portcullis_transport::ClientContext;
 use serde_json::value::RawValue;
 use tokio_util::sync::DropGuard;
@@ -39,7 +41,10 @@ pub enum EraCtx {
     /// Inside a 2025-era session.
     Legacy(Arc<Session>),
     /// A stateless 2026-07-28 request.
-    Modern { client: ClientContext, caps: ClientCaps },
+    Modern {
+        client: ClientContext,
+        caps: ClientCaps,
+    },
 }
 
 impl EraCtx {
@@ -66,16 +71,28 @@ pub struct Inbound {
 /// What to send back.
 pub enum Reply {
     /// JSON-RPC response body (and a new session id after `initialize`).
-    Json { body: Bytes, session: Option<String> },
+    Json {
+        body: Bytes,
+        session: Option<String>,
+    },
     /// A response stream: sent as one JSON body when its first event is the final response,
     /// else as SSE. `cancel` cancels the producer when the reply is dropped (2026 era).
-    Stream { log: Arc<EventLog>, cancel: Option<DropGuard> },
+    Stream {
+        log: Arc<EventLog>,
+        cancel: Option<DropGuard>,
+    },
     Accepted,
-    Error { err: GatewayError, id: Option<Id> },
+    Error {
+        err: GatewayError,
+        id: Option<Id>,
+    },
 }
 
 pub fn json(id: Id, result: Box<RawValue>) -> Reply {
-    Reply::Json { body: Bytes::from(Response::result(id, result).to_bytes()), session: None }
+    Reply::Json {
+        body: Bytes::from(Response::result(id, result).to_bytes()),
+        session: None,
+    }
 }
 
 pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
@@ -91,14 +108,18 @@ async fn request(gw: &Arc<Gateway>, req: Request, who: Authenticated, era: EraCt
     let id = req.id.clone();
     let outcome = match (method, &era) {
         (Method::Initialize, EraCtx::Handshake) => return initialize(gw, req),
-        (Method::Initialize, _) => Err(GatewayError::InvalidParams("session already initialized".into())),
+        (Method::Initialize, _) => Err(GatewayError::InvalidParams(
+            "session already initialized".into(),
+        )),
         (Method::Ping, EraCtx::Legacy(_)) => Ok(results::empty()),
         (Method::Discover, _) => Ok(results::discover(gw)),
         (Method::LoggingSetLevel, EraCtx::Legacy(s)) => set_level(s, req.params.as_deref()),
         (Method::ToolsList, _) => lists::list(gw, &who, &era, Kind::Tool, &req).await,
         (Method::PromptsList, _) => lists::list(gw, &who, &era, Kind::Prompt, &req).await,
         (Method::ResourcesList, _) => lists::list(gw, &who, &era, Kind::Resource, &req).await,
-        (Method::ResourceTemplatesList, _) => lists::list(gw, &who, &era, Kind::Template, &req).await,
+        (Method::ResourceTemplatesList, _) => {
+            lists::list(gw, &who, &era, Kind::Template, &req).await
+        }
         (Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead | Method::Complete, _) => {
             return routed(gw, req, method, who, era);
         }
@@ -114,7 +135,11 @@ async fn request(gw: &Arc<Gateway>, req: Request, who: Authenticated, era: EraCt
 }
 
 fn initialize(gw: &Arc<Gateway>, req: Request) -> Reply {
-    let params = req.params.as_deref().and_then(|p| RawObject::from_raw(p).ok()).unwrap_or_default();
+    let params = req
+        .params
+        .as_deref()
+        .and_then(|p| RawObject::from_raw(p).ok())
+        .unwrap_or_default();
     let asked = params.get_str("protocolVersion").unwrap_or_default();
     let revision = Revision::negotiate_legacy(&asked);
     let client = ClientContext {
@@ -124,11 +149,18 @@ fn initialize(gw: &Arc<Gateway>, req: Request) -> Reply {
     match gw.sessions.create(revision, client) {
         Ok(session) => {
             gw.metrics.sessions.set(gw.sessions.len() as i64);
-            let body = Bytes::from(Response::result(req.id, results::initialize(gw, revision)).to_bytes());
+            let body =
+                Bytes::from(Response::result(req.id, results::initialize(gw, revision)).to_bytes());
             tracing::info!(session = %session.id, version = %revision, "session started");
-            Reply::Json { body, session: Some(session.id.clone()) }
+            Reply::Json {
+                body,
+                session: Some(session.id.clone()),
+            }
         }
-        Err(err) => Reply::Error { err, id: Some(req.id) },
+        Err(err) => Reply::Error {
+            err,
+            id: Some(req.id),
+        },
     }
 }
 
@@ -162,12 +194,21 @@ async fn subscribe(
     }
     match outcome {
         Outcome::Result(r) => Ok(r),
-        Outcome::Error(e) => Err(GatewayError::UpstreamFailed { upstream: "resource".into(), detail: e.message }),
+        Outcome::Error(e) => Err(GatewayError::UpstreamFailed {
+            upstream: "resource".into(),
+            detail: e.message,
+        }),
     }
 }
 
 /// Calls that name one upstream's tool, prompt or resource.
-fn routed(gw: &Arc<Gateway>, req: Request, method: Method, who: Authenticated, era: EraCtx) -> Reply {
+fn routed(
+    gw: &Arc<Gateway>,
+    req: Request,
+    method: Method,
+    who: Authenticated,
+    era: EraCtx,
+) -> Reply {
     let id = req.id.clone();
     if let Some(reply) = resume(gw, &req, &who, &era) {
         return reply;
@@ -203,21 +244,38 @@ fn resume(gw: &Arc<Gateway>, req: &Request, who: &Authenticated, era: &EraCtx) -
         return None;
     }
     let params = RawObject::from_raw(req.params.as_deref()?).ok()?;
-    let state = params.get_str("requestState").filter(|s| s.starts_with(relay::STATE_PREFIX))?;
-    let invalid = || Reply::Error { err: GatewayError::InvalidParams("unknown or expired requestState".into()), id: Some(req.id.clone()) };
-    let Some(parked) = gw.unpark(&state) else { return Some(invalid()) };
+    let state = params
+        .get_str("requestState")
+        .filter(|s| s.starts_with(relay::STATE_PREFIX))?;
+    let invalid = || Reply::Error {
+        err: GatewayError::InvalidParams("unknown or expired requestState".into()),
+        id: Some(req.id.clone()),
+    };
+    let Some(parked) = gw.unpark(&state) else {
+        return Some(invalid());
+    };
     if parked.principal != who.principal().id {
         tracing::warn!(client.id = %who.principal().id, "requestState presented by another principal");
         return Some(invalid());
     }
     let log = EventLog::new(0, false);
     let cancel = gw.shutdown.child_token();
-    let responses = params.get("inputResponses").and_then(|r| RawObject::from_raw(r).ok());
-    let retry = relay::Retry { log: Arc::clone(&log), id: req.id.clone(), cancel: cancel.clone(), responses };
+    let responses = params
+        .get("inputResponses")
+        .and_then(|r| RawObject::from_raw(r).ok());
+    let retry = relay::Retry {
+        log: Arc::clone(&log),
+        id: req.id.clone(),
+        cancel: cancel.clone(),
+        responses,
+    };
     if parked.tx.send(retry).is_err() {
         return Some(invalid());
     }
-    Some(Reply::Stream { log, cancel: Some(cancel.drop_guard()) })
+    Some(Reply::Stream {
+        log,
+        cancel: Some(cancel.drop_guard()),
+    })
 }
 
 fn notification(era: &EraCtx, n: Notification) -> Reply {
@@ -241,18 +299,30 @@ fn notification(era: &EraCtx, n: Notification) -> Reply {
 
 fn response(era: &EraCtx, r: Response) -> Reply {
     let EraCtx::Legacy(session) = era else {
-        return Reply::Error { err: GatewayError::Parse(invalid("clients must not send responses")), id: None };
+        return Reply::Error {
+            err: GatewayError::Parse(invalid("clients must not send responses")),
+            id: None,
+        };
     };
     let Some(id) = r.id else {
-        return Reply::Error { err: GatewayError::Parse(invalid("response without id")), id: None };
+        return Reply::Error {
+            err: GatewayError::Parse(invalid("response without id")),
+            id: None,
+        };
     };
     if session.answer(&id, r.outcome) {
         Reply::Accepted
     } else {
-        Reply::Error { err: GatewayError::Parse(invalid("no pending request has this id")), id: None }
+        Reply::Error {
+            err: GatewayError::Parse(invalid("no pending request has this id")),
+            id: None,
+        }
     }
 }
 
 fn invalid(reason: &str) -> portcullis_mcp::ParseError {
-    portcullis_mcp::ParseError::Invalid { reason: reason.into(), id: None }
+    portcullis_mcp::ParseError::Invalid {
+        reason: reason.into(),
+        id: None,
+    }
 }

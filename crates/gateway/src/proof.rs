@@ -51,7 +51,10 @@ pub struct Authorized<T> {
 
 impl<T> Authorized<T> {
     pub(crate) fn assert(call: T, who: &Authenticated) -> Self {
-        Self { call, principal: who.principal.clone() }
+        Self {
+            call,
+            principal: who.principal.clone(),
+        }
     }
 
     pub fn into_inner(self) -> T {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use portcullis_mcp::{ErrorCode, ErrorObject, Id, Message, Method, Outcome, RawObject, Request, Response};
+use portcullis_mcp::{
+    ErrorCode, ErrorObject, Id, Message, Method, Outcome, RawObject, Request, Response,
+};
 use portcullis_transport::{Call, ClientContext, Event, ServerRequest, UpstreamError};
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
@@ -29,9 +31,15 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn resolve(gw: &Gateway, method: Method, params: Option<&RawValue>) -> Result<Target, GatewayError> {
-        let params = params.ok_or_else(|| GatewayError::InvalidParams("params are required".into()))?;
-        let mut obj = RawObject::from_raw(params).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
+    pub fn resolve(
+        gw: &Gateway,
+        method: Method,
+        params: Option<&RawValue>,
+    ) -> Result<Target, GatewayError> {
+        let params =
+            params.ok_or_else(|| GatewayError::InvalidParams("params are required".into()))?;
+        let mut obj =
+            RawObject::from_raw(params).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
         if method == Method::Complete {
             return Self::resolve_completion(gw, obj);
         }
@@ -40,27 +48,55 @@ impl Target {
             Method::PromptsGet => (Kind::Prompt, "name"),
             _ => (Kind::Resource, "uri"),
         };
-        let exposed = obj.get_str(field).ok_or_else(|| GatewayError::InvalidParams(format!("{field} must be a string")))?;
+        let exposed = obj
+            .get_str(field)
+            .ok_or_else(|| GatewayError::InvalidParams(format!("{field} must be a string")))?;
         let (upstream, inner) = gw.federation.route(kind, &exposed)?;
-        obj.set(field, &inner).map_err(|e| GatewayError::Internal(e.to_string()))?;
-        let params = obj.to_raw().map_err(|e| GatewayError::Internal(e.to_string()))?;
-        Ok(Target { upstream, exposed, inner, params: Some(params) })
+        obj.set(field, &inner)
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let params = obj
+            .to_raw()
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        Ok(Target {
+            upstream,
+            exposed,
+            inner,
+            params: Some(params),
+        })
     }
 
     fn resolve_completion(gw: &Gateway, mut obj: RawObject) -> Result<Target, GatewayError> {
-        let reference = obj.get("ref").ok_or_else(|| GatewayError::InvalidParams("ref is required".into()))?;
-        let mut r = RawObject::from_raw(reference).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
+        let reference = obj
+            .get("ref")
+            .ok_or_else(|| GatewayError::InvalidParams("ref is required".into()))?;
+        let mut r = RawObject::from_raw(reference)
+            .map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
         let (kind, field) = match r.get_str("type").as_deref() {
             Some("ref/prompt") => (Kind::Prompt, "name"),
             Some("ref/resource") => (Kind::Resource, "uri"),
-            _ => return Err(GatewayError::InvalidParams("ref.type must be ref/prompt or ref/resource".into())),
+            _ => {
+                return Err(GatewayError::InvalidParams(
+                    "ref.type must be ref/prompt or ref/resource".into(),
+                ));
+            }
         };
-        let exposed = r.get_str(field).ok_or_else(|| GatewayError::InvalidParams(format!("ref.{field} must be a string")))?;
+        let exposed = r
+            .get_str(field)
+            .ok_or_else(|| GatewayError::InvalidParams(format!("ref.{field} must be a string")))?;
         let (upstream, inner) = gw.federation.route(kind, &exposed)?;
-        r.set(field, &inner).map_err(|e| GatewayError::Internal(e.to_string()))?;
-        obj.set("ref", &r).map_err(|e| GatewayError::Internal(e.to_string()))?;
-        let params = obj.to_raw().map_err(|e| GatewayError::Internal(e.to_string()))?;
-        Ok(Target { upstream, exposed, inner, params: Some(params) })
+        r.set(field, &inner)
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        obj.set("ref", &r)
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let params = obj
+            .to_raw()
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        Ok(Target {
+            upstream,
+            exposed,
+            inner,
+            params: Some(params),
+        })
     }
 }
 
@@ -68,10 +104,19 @@ impl Target {
 pub fn upstream_error(name: &str, e: UpstreamError) -> GatewayError {
     match e {
         UpstreamError::Unavailable(d) | UpstreamError::Connect(d) => {
-            GatewayError::UpstreamUnavailable { upstream: name.to_owned(), detail: d }
+            GatewayError::UpstreamUnavailable {
+                upstream: name.to_owned(),
+                detail: d,
+            }
         }
-        UpstreamError::TooLarge(limit) => GatewayError::ResponseTooLarge { upstream: name.to_owned(), limit },
-        other => GatewayError::UpstreamFailed { upstream: name.to_owned(), detail: other.to_string() },
+        UpstreamError::TooLarge(limit) => GatewayError::ResponseTooLarge {
+            upstream: name.to_owned(),
+            limit,
+        },
+        other => GatewayError::UpstreamFailed {
+            upstream: name.to_owned(),
+            detail: other.to_string(),
+        },
     }
 }
 
@@ -89,7 +134,11 @@ pub fn public_upstream_error(upstream: &str, e: &ErrorObject) -> ErrorObject {
         -32022 => "Unsupported protocol version",
         _ => "Upstream error",
     };
-    let mut out = ErrorObject { code: e.code, message: message.to_owned(), data: None };
+    let mut out = ErrorObject {
+        code: e.code,
+        message: message.to_owned(),
+        data: None,
+    };
     if matches!(e.code, -32021 | -32022) {
         out.data = e.data.clone();
     }
@@ -104,8 +153,16 @@ pub async fn call_once(
     client: ClientContext,
 ) -> Result<Outcome, GatewayError> {
     let target = call.into_inner();
-    let member = gw.federation.member(target.upstream).ok_or_else(|| GatewayError::Internal("no such upstream".into()))?;
-    let c = Call { method: method.to_owned(), params: target.params, client, events: None };
+    let member = gw
+        .federation
+        .member(target.upstream)
+        .ok_or_else(|| GatewayError::Internal("no such upstream".into()))?;
+    let c = Call {
+        method: method.to_owned(),
+        params: target.params,
+        client,
+        events: None,
+    };
     match tokio::time::timeout(gw.limits.call_timeout, member.upstream.call(c)).await {
         Ok(Ok(o)) => Ok(o),
         Ok(Err(e)) => Err(upstream_error(&member.name, e)),
@@ -155,9 +212,18 @@ pub async fn run(
         log.finish();
         return;
     };
-    let mut current = Current { log, id: req.id.clone(), cancel };
+    let mut current = Current {
+        log,
+        id: req.id.clone(),
+        cancel,
+    };
     let (etx, mut erx) = mpsc::channel(64);
-    let upstream_call = Call { method: req.method.clone(), params: target.params, client: era.client(), events: Some(etx) };
+    let upstream_call = Call {
+        method: req.method.clone(),
+        params: target.params,
+        client: era.client(),
+        events: Some(etx),
+    };
     let fut = member.upstream.call(upstream_call);
     tokio::pin!(fut);
     let deadline = tokio::time::sleep(gw.limits.call_timeout);
@@ -190,7 +256,6 @@ pub async fn run(
             () = &mut deadline => break Err(GatewayError::Timeout(member.name.clone())),
         }
     };
-    drop(fut);
     while let Ok(ev) = erx.try_recv() {
         relay_event(&era, &current.log, ev);
     }
@@ -200,7 +265,10 @@ pub async fn run(
             let r = results::rewrite(&gw, method, target.upstream, r, era.is_modern());
             (Response::result(id, r), "allow")
         }
-        Ok(Outcome::Error(e)) => (Response::error(Some(id), public_upstream_error(&member.name, &e)), "allow"),
+        Ok(Outcome::Error(e)) => (
+            Response::error(Some(id), public_upstream_error(&member.name, &e)),
+            "allow",
+        ),
         Err(err) => {
             tracing::warn!(upstream = %member.name, mcp.method = %req.method, mcp.name = %target.exposed, error = %err, "call failed");
             (Response::error(Some(id), err.public().error), err.label())
@@ -211,7 +279,8 @@ pub async fn run(
         client.id = %principal, mcp.method = %req.method, mcp.name = %target.exposed, upstream = %member.name,
         decision, latency_ms = latency.as_secs_f64() * 1000.0, "call"
     );
-    gw.metrics.observe(&req.method, decision, &member.name, latency);
+    gw.metrics
+        .observe(&req.method, decision, &member.name, latency);
     current.log.push(Bytes::from(response.to_bytes()), true);
     end_call(&era, &current.id);
 }
@@ -224,11 +293,23 @@ fn era_wants_input_required(era: &EraCtx, method: &str) -> bool {
 
 /// Answers the current request with `input_required`, waits for the client's retry, hands the
 /// client's answer to the upstream, and returns the retry as the new current request.
-async fn park(gw: &Gateway, principal: &str, current: &Current, sr: ServerRequest, round: u32) -> Option<Current> {
+async fn park(
+    gw: &Gateway,
+    principal: &str,
+    current: &Current,
+    sr: ServerRequest,
+    round: u32,
+) -> Option<Current> {
     let key = format!("input-{round}");
     let handle = format!("{STATE_PREFIX}{}", uuid::Uuid::new_v4().simple());
     let (tx, rx) = oneshot::channel();
-    gw.park(handle.clone(), Parked { principal: principal.to_owned(), tx });
+    gw.park(
+        handle.clone(),
+        Parked {
+            principal: principal.to_owned(),
+            tx,
+        },
+    );
     let mut request = RawObject::new();
     let _ = request.set("method", &sr.method);
     if let Some(p) = &sr.params {
@@ -241,14 +322,20 @@ async fn park(gw: &Gateway, principal: &str, current: &Current, sr: ServerReques
     let _ = result.set("inputRequests", &requests);
     let _ = result.set("requestState", &handle);
     match result.to_raw() {
-        Ok(raw) => current.log.push(Bytes::from(Response::result(current.id.clone(), raw).to_bytes()), true),
+        Ok(raw) => current.log.push(
+            Bytes::from(Response::result(current.id.clone(), raw).to_bytes()),
+            true,
+        ),
         Err(_) => current.log.finish(),
     }
     let retry = match tokio::time::timeout(gw.limits.call_timeout, rx).await {
         Ok(Ok(r)) => r,
         _ => {
             gw.unpark(&handle);
-            let _ = sr.reply.send(Outcome::Error(ErrorObject::new(ErrorCode::InternalError, "the client did not answer")));
+            let _ = sr.reply.send(Outcome::Error(ErrorObject::new(
+                ErrorCode::InternalError,
+                "the client did not answer",
+            )));
             return None;
         }
     };
@@ -257,9 +344,18 @@ async fn park(gw: &Gateway, principal: &str, current: &Current, sr: ServerReques
         .as_ref()
         .and_then(|r| r.get(&key))
         .map(|raw| Outcome::Result(raw.to_owned()))
-        .unwrap_or_else(|| Outcome::Error(ErrorObject::new(ErrorCode::InvalidParams, "the client sent no answer for this request")));
+        .unwrap_or_else(|| {
+            Outcome::Error(ErrorObject::new(
+                ErrorCode::InvalidParams,
+                "the client sent no answer for this request",
+            ))
+        });
     let _ = sr.reply.send(answer);
-    Some(Current { log: retry.log, id: retry.id, cancel: retry.cancel })
+    Some(Current {
+        log: retry.log,
+        id: retry.id,
+        cancel: retry.cancel,
+    })
 }
 
 fn end_call(era: &EraCtx, id: &Id) {
@@ -270,12 +366,16 @@ fn end_call(era: &EraCtx, id: &Id) {
 fn relay_event(era: &EraCtx, log: &EventLog, ev: Event) {
     match ev {
         Event::Notification(n) => {
-            if let EraCtx::Legacy(s) = era {
-                if n.method == "notifications/message" {
-                    let level = n.params.as_deref().and_then(|p| RawObject::from_raw(p).ok()).and_then(|p| p.get_str("level"));
-                    if !s.wants_log(level.as_deref().unwrap_or("info")) {
-                        return;
-                    }
+            if let EraCtx::Legacy(s) = era
+                && n.method == "notifications/message"
+            {
+                let level = n
+                    .params
+                    .as_deref()
+                    .and_then(|p| RawObject::from_raw(p).ok())
+                    .and_then(|p| p.get_str("level"));
+                if !s.wants_log(level.as_deref().unwrap_or("info")) {
+                    return;
                 }
             }
             log.push(Bytes::from(Message::Notification(n).to_bytes()), false);
@@ -283,11 +383,18 @@ fn relay_event(era: &EraCtx, log: &EventLog, ev: Event) {
         Event::Request(sr) => match era {
             EraCtx::Legacy(s) if s.caps.allows(&sr.method) => {
                 let id = s.await_client(sr.reply);
-                let msg = Request { id: Id::Str(id), method: sr.method, params: sr.params };
+                let msg = Request {
+                    id: Id::Str(id),
+                    method: sr.method,
+                    params: sr.params,
+                };
                 log.push(Bytes::from(msg.to_bytes()), false);
             }
             _ => {
-                let e = ErrorObject::new(ErrorCode::MethodNotFound, format!("the client does not support {}", sr.method));
+                let e = ErrorObject::new(
+                    ErrorCode::MethodNotFound,
+                    format!("the client does not support {}", sr.method),
+                );
                 let _ = sr.reply.send(Outcome::Error(e));
             }
         },

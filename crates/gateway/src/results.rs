@@ -50,14 +50,32 @@ pub fn discover(_gw: &Gateway) -> Box<RawValue> {
 
 /// Rewrites an upstream's result for the client: names and URIs get the upstream's prefix
 /// (so a link can be followed back through the gateway) and 2026-era clients get `resultType`.
-pub fn rewrite(gw: &Gateway, method: Method, upstream: usize, result: Box<RawValue>, modern: bool) -> Box<RawValue> {
-    let Ok(mut obj) = RawObject::from_raw(&result) else { return result };
-    let prefix = gw.federation.member(upstream).map(|m| m.prefix.as_str()).unwrap_or("");
+pub fn rewrite(
+    gw: &Gateway,
+    method: Method,
+    upstream: usize,
+    result: Box<RawValue>,
+    modern: bool,
+) -> Box<RawValue> {
+    let Ok(mut obj) = RawObject::from_raw(&result) else {
+        return result;
+    };
+    let prefix = gw
+        .federation
+        .member(upstream)
+        .map(|m| m.prefix.as_str())
+        .unwrap_or("");
     let changed_uris = match method {
-        Method::ResourcesRead => prefix_array_field(&mut obj, "contents", prefix, |item| prefix_key(item, "uri", prefix)),
-        Method::ToolsCall => prefix_array_field(&mut obj, "content", prefix, |item| prefix_content(item, prefix)),
+        Method::ResourcesRead => prefix_array_field(&mut obj, "contents", prefix, |item| {
+            prefix_key(item, "uri", prefix)
+        }),
+        Method::ToolsCall => prefix_array_field(&mut obj, "content", prefix, |item| {
+            prefix_content(item, prefix)
+        }),
         Method::PromptsGet => prefix_array_field(&mut obj, "messages", prefix, |msg| {
-            let Some(content) = msg.get("content").and_then(|c| RawObject::from_raw(c).ok()) else { return false };
+            let Some(content) = msg.get("content").and_then(|c| RawObject::from_raw(c).ok()) else {
+                return false;
+            };
             let mut content = content;
             if prefix_content(&mut content, prefix) {
                 content.to_raw().map(|r| msg.set_raw("content", r)).is_ok()
@@ -78,15 +96,24 @@ pub fn rewrite(gw: &Gateway, method: Method, upstream: usize, result: Box<RawVal
 }
 
 /// Applies `f` to each object in the array at `field`; true when anything changed.
-fn prefix_array_field(obj: &mut RawObject, field: &str, prefix: &str, f: impl Fn(&mut RawObject) -> bool) -> bool {
+fn prefix_array_field(
+    obj: &mut RawObject,
+    field: &str,
+    prefix: &str,
+    f: impl Fn(&mut RawObject) -> bool,
+) -> bool {
     if prefix.is_empty() {
         return false;
     }
-    let Some(Ok(items)) = obj.get_as::<Vec<Box<RawValue>>>(field) else { return false };
+    let Some(Ok(items)) = obj.get_as::<Vec<Box<RawValue>>>(field) else {
+        return false;
+    };
     let mut changed = false;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let rewritten = RawObject::from_raw(&item).ok().and_then(|mut o| if f(&mut o) { o.to_raw().ok() } else { None });
+        let rewritten = RawObject::from_raw(&item)
+            .ok()
+            .and_then(|mut o| if f(&mut o) { o.to_raw().ok() } else { None });
         match rewritten {
             Some(r) => {
                 changed = true;
@@ -110,8 +137,14 @@ fn prefix_content(item: &mut RawObject, prefix: &str) -> bool {
     match item.get_str("type").as_deref() {
         Some("resource_link") => prefix_key(item, "uri", prefix),
         Some("resource") => {
-            let Some(mut res) = item.get("resource").and_then(|r| RawObject::from_raw(r).ok()) else { return false };
-            prefix_key(&mut res, "uri", prefix) && res.to_raw().map(|r| item.set_raw("resource", r)).is_ok()
+            let Some(mut res) = item
+                .get("resource")
+                .and_then(|r| RawObject::from_raw(r).ok())
+            else {
+                return false;
+            };
+            prefix_key(&mut res, "uri", prefix)
+                && res.to_raw().map(|r| item.set_raw("resource", r)).is_ok()
         }
         _ => false,
     }

@@ -18,7 +18,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Gateway;
 
-
 /// How long in-flight calls may finish after a stop signal before they are cut.
 const DRAIN: Duration = Duration::from_secs(20);
 
@@ -30,7 +29,10 @@ pub struct LimitedListener {
 
 impl LimitedListener {
     pub fn new(inner: TcpListener, max: usize) -> Self {
-        Self { inner, slots: Arc::new(Semaphore::new(max.max(1))) }
+        Self {
+            inner,
+            slots: Arc::new(Semaphore::new(max.max(1))),
+        }
     }
 }
 
@@ -41,13 +43,21 @@ pub struct LimitedStream {
 }
 
 impl AsyncRead for LimitedStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for LimitedStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -72,7 +82,13 @@ impl Listener for LimitedListener {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    return (LimitedStream { inner: stream, _permit: permit }, addr);
+                    return (
+                        LimitedStream {
+                            inner: stream,
+                            _permit: permit,
+                        },
+                        addr,
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -172,25 +188,47 @@ fn spawn_background(gw: &Arc<Gateway>) {
 
 fn fan_out(gw: &Gateway, idx: usize, n: Notification) {
     match n.method.as_str() {
-        "notifications/tools/list_changed" | "notifications/prompts/list_changed" | "notifications/resources/list_changed" => {
+        "notifications/tools/list_changed"
+        | "notifications/prompts/list_changed"
+        | "notifications/resources/list_changed" => {
             let bytes = Bytes::from(n.to_bytes());
             for s in gw.sessions.all() {
                 s.standalone.push(bytes.clone(), false);
             }
         }
         "notifications/resources/updated" => {
-            let Some(mut params) = n.params.as_deref().and_then(|p| RawObject::from_raw(p).ok()) else { return };
-            let Some(uri) = params.get_str("uri") else { return };
+            let Some(mut params) = n
+                .params
+                .as_deref()
+                .and_then(|p| RawObject::from_raw(p).ok())
+            else {
+                return;
+            };
+            let Some(uri) = params.get_str("uri") else {
+                return;
+            };
             let exposed = gw.federation.expose(idx, &uri);
             if params.set("uri", &exposed).is_err() {
                 return;
             }
-            let bytes = Bytes::from(Notification { method: n.method, params: params.to_raw().ok() }.to_bytes());
-            for s in gw.sessions.all().into_iter().filter(|s| s.is_subscribed(&exposed)) {
+            let bytes = Bytes::from(
+                Notification {
+                    method: n.method,
+                    params: params.to_raw().ok(),
+                }
+                .to_bytes(),
+            );
+            for s in gw
+                .sessions
+                .all()
+                .into_iter()
+                .filter(|s| s.is_subscribed(&exposed))
+            {
                 s.standalone.push(bytes.clone(), false);
             }
         }
-        other => tracing::debug!(method = %other, upstream = %gw.federation.member(idx).map(|m| m.name.as_str()).unwrap_or("?"), "upstream notification not relayed"),
+        other => {
+            tracing::debug!(method = %other, upstream = %gw.federation.member(idx).map(|m| m.name.as_str()).unwrap_or("?"), "upstream notification not relayed")
+        }
     }
 }
-

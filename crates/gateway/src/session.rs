@@ -27,7 +27,10 @@ impl ClientCaps {
         let Some(obj) = caps.and_then(|c| portcullis_mcp::RawObject::from_raw(c).ok()) else {
             return Self::default();
         };
-        Self { sampling: obj.contains("sampling"), elicitation: obj.contains("elicitation") }
+        Self {
+            sampling: obj.contains("sampling"),
+            elicitation: obj.contains("elicitation"),
+        }
     }
 
     pub fn allows(&self, method: &str) -> bool {
@@ -93,7 +96,11 @@ impl Session {
         let mut streams = lock(&self.streams);
         if streams.len() >= KEEP_STREAMS {
             // Finished streams stay resumable for a while; past the bound the oldest go first.
-            let mut done: Vec<u64> = streams.iter().filter(|(_, l)| l.is_done()).map(|(k, _)| *k).collect();
+            let mut done: Vec<u64> = streams
+                .iter()
+                .filter(|(_, l)| l.is_done())
+                .map(|(k, _)| *k)
+                .collect();
             done.sort_unstable();
             for k in done.iter().take(streams.len() + 1 - KEEP_STREAMS) {
                 streams.remove(k);
@@ -112,7 +119,10 @@ impl Session {
 
     /// Registers a server-to-client request; returns the id the client will see.
     pub fn await_client(&self, reply: oneshot::Sender<Outcome>) -> String {
-        let id = format!("portcullis-{}", self.next_request.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "portcullis-{}",
+            self.next_request.fetch_add(1, Ordering::Relaxed)
+        );
         lock(&self.waiting).insert(id.clone(), reply);
         id
     }
@@ -153,7 +163,9 @@ impl Session {
 
     /// Whether a `notifications/message` at `level` should reach this client.
     pub fn wants_log(&self, level: &str) -> bool {
-        let Some(min) = lock(&self.log_level).clone() else { return true };
+        let Some(min) = lock(&self.log_level).clone() else {
+            return true;
+        };
         severity(level) >= severity(&min)
     }
 
@@ -208,10 +220,18 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(max: usize, idle: Duration) -> Self {
-        Self { map: Mutex::new(HashMap::new()), max, idle }
+        Self {
+            map: Mutex::new(HashMap::new()),
+            max,
+            idle,
+        }
     }
 
-    pub fn create(&self, revision: Revision, client: ClientContext) -> Result<Arc<Session>, GatewayError> {
+    pub fn create(
+        &self,
+        revision: Revision,
+        client: ClientContext,
+    ) -> Result<Arc<Session>, GatewayError> {
         let mut map = lock(&self.map);
         if map.len() >= self.max {
             return Err(GatewayError::TooManySessions);
@@ -223,7 +243,10 @@ impl Sessions {
     }
 
     pub fn get(&self, id: &str) -> Result<Arc<Session>, GatewayError> {
-        let s = lock(&self.map).get(id).cloned().ok_or(GatewayError::UnknownSession)?;
+        let s = lock(&self.map)
+            .get(id)
+            .cloned()
+            .ok_or(GatewayError::UnknownSession)?;
         s.touch();
         Ok(s)
     }
@@ -254,7 +277,11 @@ impl Sessions {
     pub fn sweep(&self) -> usize {
         let expired: Vec<Arc<Session>> = {
             let mut map = lock(&self.map);
-            let ids: Vec<String> = map.iter().filter(|(_, s)| s.idle_for() > self.idle).map(|(k, _)| k.clone()).collect();
+            let ids: Vec<String> = map
+                .iter()
+                .filter(|(_, s)| s.idle_for() > self.idle)
+                .map(|(k, _)| k.clone())
+                .collect();
             ids.iter().filter_map(|k| map.remove(k)).collect()
         };
         for s in &expired {
@@ -278,19 +305,31 @@ mod tests {
     #[test]
     fn limits_and_lifecycle() {
         let sessions = Sessions::new(2, Duration::from_secs(60));
-        let a = sessions.create(Revision::V2025_11_25, ClientContext::default()).unwrap();
-        let _b = sessions.create(Revision::V2025_06_18, ClientContext::default()).unwrap();
-        assert!(matches!(sessions.create(Revision::V2025_11_25, ClientContext::default()), Err(GatewayError::TooManySessions)));
+        let a = sessions
+            .create(Revision::V2025_11_25, ClientContext::default())
+            .unwrap();
+        let _b = sessions
+            .create(Revision::V2025_06_18, ClientContext::default())
+            .unwrap();
+        assert!(matches!(
+            sessions.create(Revision::V2025_11_25, ClientContext::default()),
+            Err(GatewayError::TooManySessions)
+        ));
         assert!(sessions.get(&a.id).is_ok());
         assert!(sessions.remove(&a.id));
         assert!(a.ended.is_cancelled());
-        assert!(matches!(sessions.get(&a.id), Err(GatewayError::UnknownSession)));
+        assert!(matches!(
+            sessions.get(&a.id),
+            Err(GatewayError::UnknownSession)
+        ));
     }
 
     #[test]
     fn idle_sessions_are_swept() {
         let sessions = Sessions::new(10, Duration::from_millis(0));
-        let _ = sessions.create(Revision::V2025_11_25, ClientContext::default()).unwrap();
+        let _ = sessions
+            .create(Revision::V2025_11_25, ClientContext::default())
+            .unwrap();
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(sessions.sweep(), 1);
         assert!(sessions.is_empty());
@@ -299,7 +338,9 @@ mod tests {
     #[test]
     fn client_answers_reach_the_waiting_request() {
         let sessions = Sessions::new(10, Duration::from_secs(60));
-        let s = sessions.create(Revision::V2025_11_25, ClientContext::default()).unwrap();
+        let s = sessions
+            .create(Revision::V2025_11_25, ClientContext::default())
+            .unwrap();
         let (tx, mut rx) = oneshot::channel();
         let id = s.await_client(tx);
         let ok = RawValueBox::ok();
@@ -311,7 +352,9 @@ mod tests {
     #[test]
     fn log_levels_filter() {
         let sessions = Sessions::new(10, Duration::from_secs(60));
-        let s = sessions.create(Revision::V2025_11_25, ClientContext::default()).unwrap();
+        let s = sessions
+            .create(Revision::V2025_11_25, ClientContext::default())
+            .unwrap();
         assert!(s.wants_log("debug"));
         s.set_log_level("warning".into());
         assert!(!s.wants_log("info"));

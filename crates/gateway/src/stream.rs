@@ -40,7 +40,12 @@ pub struct EventLog {
 
 impl EventLog {
     pub fn new(stream: u64, resumable: bool) -> Arc<Self> {
-        Arc::new(Self { stream, resumable, inner: Mutex::new(Inner::default()), notify: Notify::new() })
+        Arc::new(Self {
+            stream,
+            resumable,
+            inner: Mutex::new(Inner::default()),
+            notify: Notify::new(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -154,7 +159,10 @@ mod tests {
         let reader = log.reader(0);
         log.push(Bytes::from_static(b"b"), true);
         let got: Vec<_> = reader.map(|e| (e.seq, e.data)).collect().await;
-        assert_eq!(got, vec![(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"b"))]);
+        assert_eq!(
+            got,
+            vec![(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"b"))]
+        );
         assert_eq!(log.event_id(1), "3-1");
     }
 

@@ -50,7 +50,11 @@ mod tests {
             (r#"[{"a":[1,{"b":[]}]}]"#, 4, true),
         ];
         for (input, limit, want) in rows {
-            assert_eq!(exceeds(input.as_bytes(), *limit), *want, "{input} limit {limit}");
+            assert_eq!(
+                exceeds(input.as_bytes(), *limit),
+                *want,
+                "{input} limit {limit}"
+            );
         }
     }
 

@@ -50,7 +50,11 @@ pub struct ErrorObject {
 
 impl ErrorObject {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code: code.code(), message: message.into(), data: None }
+        Self {
+            code: code.code(),
+            message: message.into(),
+            data: None,
+        }
     }
 
     pub fn with_data(mut self, data: &serde_json::Value) -> Self {

@@ -44,7 +44,8 @@ impl Serialize for Id {
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
-        Id::from_raw(&raw).ok_or_else(|| serde::de::Error::custom("id must be a string or an integer"))
+        Id::from_raw(&raw)
+            .ok_or_else(|| serde::de::Error::custom("id must be a string or an integer"))
     }
 }
 
@@ -99,7 +100,9 @@ impl ParseError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ParseError::NotJson(_) => ErrorCode::ParseError,
-            ParseError::TooDeep(_) | ParseError::Batch | ParseError::Invalid { .. } => ErrorCode::InvalidRequest,
+            ParseError::TooDeep(_) | ParseError::Batch | ParseError::Invalid { .. } => {
+                ErrorCode::InvalidRequest
+            }
         }
     }
 
@@ -143,12 +146,14 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Message, ParseError> {
     match first_non_ws(bytes) {
         Some(b'[') => {
             // Still reject unparseable arrays as parse errors: JSON first, then shape.
-            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| ParseError::NotJson(e.to_string()))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                .map_err(|e| ParseError::NotJson(e.to_string()))?;
             return Err(ParseError::Batch);
         }
         Some(b'{') => {}
         _ => {
-            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| ParseError::NotJson(e.to_string()))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                .map_err(|e| ParseError::NotJson(e.to_string()))?;
             return Err(invalid("a message must be a JSON object", None));
         }
     }
@@ -163,7 +168,10 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Message, ParseError> {
 }
 
 fn invalid(reason: &str, id: Option<Id>) -> ParseError {
-    ParseError::Invalid { reason: reason.to_owned(), id }
+    ParseError::Invalid {
+        reason: reason.to_owned(),
+        id,
+    }
 }
 
 fn from_envelope(env: Envelope) -> Result<Message, ParseError> {
@@ -186,28 +194,44 @@ fn from_envelope(env: Envelope) -> Result<Message, ParseError> {
     }
     match (env.method, env.result, env.error) {
         (Some(method), None, None) => {
-            let method: String =
-                serde_json::from_str(method.get()).map_err(|_| invalid("method must be a string", id.clone()))?;
+            let method: String = serde_json::from_str(method.get())
+                .map_err(|_| invalid("method must be a string", id.clone()))?;
             if method.is_empty() {
                 return Err(invalid("method must not be empty", id));
             }
             Ok(match id {
-                Some(id) => Message::Request(Request { id, method, params: env.params }),
-                None => Message::Notification(Notification { method, params: env.params }),
+                Some(id) => Message::Request(Request {
+                    id,
+                    method,
+                    params: env.params,
+                }),
+                None => Message::Notification(Notification {
+                    method,
+                    params: env.params,
+                }),
             })
         }
         (None, Some(result), None) => {
             if id.is_none() {
                 return Err(invalid("a result needs an id", None));
             }
-            Ok(Message::Response(Response { id, outcome: Outcome::Result(result) }))
+            Ok(Message::Response(Response {
+                id,
+                outcome: Outcome::Result(result),
+            }))
         }
         (None, None, Some(error)) => {
-            let error: ErrorObject =
-                serde_json::from_str(error.get()).map_err(|e| invalid(&format!("malformed error object: {e}"), id.clone()))?;
-            Ok(Message::Response(Response { id, outcome: Outcome::Error(error) }))
+            let error: ErrorObject = serde_json::from_str(error.get())
+                .map_err(|e| invalid(&format!("malformed error object: {e}"), id.clone()))?;
+            Ok(Message::Response(Response {
+                id,
+                outcome: Outcome::Error(error),
+            }))
         }
-        _ => Err(invalid("a message needs exactly one of method, result or error", id)),
+        _ => Err(invalid(
+            "a message needs exactly one of method, result or error",
+            id,
+        )),
     }
 }
 
@@ -249,33 +273,60 @@ fn to_vec<T: Serialize>(v: &T) -> Vec<u8> {
 
 impl Request {
     pub fn to_bytes(&self) -> Vec<u8> {
-        to_vec(&OutRequest { jsonrpc: "2.0", id: &self.id, method: &self.method, params: self.params.as_deref() })
+        to_vec(&OutRequest {
+            jsonrpc: "2.0",
+            id: &self.id,
+            method: &self.method,
+            params: self.params.as_deref(),
+        })
     }
 }
 
 impl Notification {
     pub fn to_bytes(&self) -> Vec<u8> {
-        to_vec(&OutNotification { jsonrpc: "2.0", method: &self.method, params: self.params.as_deref() })
+        to_vec(&OutNotification {
+            jsonrpc: "2.0",
+            method: &self.method,
+            params: self.params.as_deref(),
+        })
     }
 }
 
 impl Response {
     pub fn result(id: Id, result: Box<RawValue>) -> Self {
-        Self { id: Some(id), outcome: Outcome::Result(result) }
+        Self {
+            id: Some(id),
+            outcome: Outcome::Result(result),
+        }
     }
 
     pub fn error(id: Option<Id>, error: ErrorObject) -> Self {
-        Self { id, outcome: Outcome::Error(error) }
+        Self {
+            id,
+            outcome: Outcome::Error(error),
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
         match (&self.outcome, &self.id) {
-            (Outcome::Result(r), Some(id)) => to_vec(&OutResult { jsonrpc: "2.0", id, result: r }),
+            (Outcome::Result(r), Some(id)) => to_vec(&OutResult {
+                jsonrpc: "2.0",
+                id,
+                result: r,
+            }),
             (Outcome::Result(_), None) => {
                 let e = ErrorObject::new(ErrorCode::InternalError, "result without id");
-                to_vec(&OutError { jsonrpc: "2.0", id: None, error: &e })
+                to_vec(&OutError {
+                    jsonrpc: "2.0",
+                    id: None,
+                    error: &e,
+                })
             }
-            (Outcome::Error(e), id) => to_vec(&OutError { jsonrpc: "2.0", id: id.as_ref(), error: e }),
+            (Outcome::Error(e), id) => to_vec(&OutError {
+                jsonrpc: "2.0",
+                id: id.as_ref(),
+                error: e,
+            }),
         }
     }
 }

@@ -47,14 +47,19 @@ impl Method {
     pub fn name_field(self) -> Option<&'static str> {
         match self {
             Self::ToolsCall | Self::PromptsGet => Some("name"),
-            Self::ResourcesRead | Self::ResourcesSubscribe | Self::ResourcesUnsubscribe => Some("uri"),
+            Self::ResourcesRead | Self::ResourcesSubscribe | Self::ResourcesUnsubscribe => {
+                Some("uri")
+            }
             _ => None,
         }
     }
 
     /// Whether the 2026-07-28 transport requires an `Mcp-Name` header for this method.
     pub fn requires_name_header(self) -> bool {
-        matches!(self, Self::ToolsCall | Self::ResourcesRead | Self::PromptsGet)
+        matches!(
+            self,
+            Self::ToolsCall | Self::ResourcesRead | Self::PromptsGet
+        )
     }
 
     /// A list method whose result the gateway merges across upstreams.

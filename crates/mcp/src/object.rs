@@ -25,11 +25,17 @@ impl RawObject {
     }
 
     pub fn get(&self, key: &str) -> Option<&RawValue> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Reads a key as a typed value; `None` when absent, `Err` when present but mistyped.
-    pub fn get_as<'a, T: Deserialize<'a>>(&'a self, key: &str) -> Option<Result<T, serde_json::Error>> {
+    pub fn get_as<'a, T: Deserialize<'a>>(
+        &'a self,
+        key: &str,
+    ) -> Option<Result<T, serde_json::Error>> {
         self.get(key).map(|raw| serde_json::from_str(raw.get()))
     }
 
@@ -53,7 +59,11 @@ impl RawObject {
         }
     }
 
-    pub fn set<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), serde_json::Error> {
+    pub fn set<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
         let raw = serde_json::value::to_raw_value(value)?;
         self.set_raw(key, raw);
         Ok(())
@@ -100,7 +110,8 @@ impl<'de> Deserialize<'de> for RawObject {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
-                let mut entries: Vec<(String, Box<RawValue>)> = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                let mut entries: Vec<(String, Box<RawValue>)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(4));
                 while let Some(key) = map.next_key::<String>()? {
                     if entries.iter().any(|(k, _)| *k == key) {
                         return Err(de::Error::custom(format!("duplicate key `{key}`")));
@@ -121,11 +132,17 @@ mod tests {
 
     #[test]
     fn replaces_one_key_and_keeps_the_rest_verbatim() {
-        let raw = RawValue::from_string(r#"{"name":"fs__read","arguments":{"x":1.50},"_meta":{"k":[1, 2]}}"#.into()).unwrap();
+        let raw = RawValue::from_string(
+            r#"{"name":"fs__read","arguments":{"x":1.50},"_meta":{"k":[1, 2]}}"#.into(),
+        )
+        .unwrap();
         let mut obj = RawObject::from_raw(&raw).unwrap();
         obj.set("name", "read").unwrap();
         let out = serde_json::to_string(&obj).unwrap();
-        assert_eq!(out, r#"{"name":"read","arguments":{"x":1.50},"_meta":{"k":[1, 2]}}"#);
+        assert_eq!(
+            out,
+            r#"{"name":"read","arguments":{"x":1.50},"_meta":{"k":[1, 2]}}"#
+        );
     }
 
     #[test]

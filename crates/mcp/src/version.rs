@@ -20,8 +20,12 @@ pub enum Era {
 
 impl Revision {
     /// Newest first: the order advertised in `supportedVersions`.
-    pub const ALL: [Revision; 4] =
-        [Self::V2026_07_28, Self::V2025_11_25, Self::V2025_06_18, Self::V2025_03_26];
+    pub const ALL: [Revision; 4] = [
+        Self::V2026_07_28,
+        Self::V2025_11_25,
+        Self::V2025_06_18,
+        Self::V2025_03_26,
+    ];
     pub const LATEST: Revision = Self::V2026_07_28;
     pub const LATEST_LEGACY: Revision = Self::V2025_11_25;
 

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "A security gateway for the Model Context Protocol")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "A security gateway for the Model Context Protocol"
+)]
 pub struct Cli {
     /// Configuration file.
     #[arg(long, global = true, default_value = "portcullis.toml")]

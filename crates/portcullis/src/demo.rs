@@ -7,7 +7,10 @@ use std::process::ExitCode;
 pub async fn demo(addr: SocketAddr) -> ExitCode {
     let root = std::env::temp_dir().join(format!("portcullis-demo-{}", std::process::id()));
     if let Err(e) = seed(&root) {
-        eprintln!("error: cannot prepare the demo directory {}: {e}", root.display());
+        eprintln!(
+            "error: cannot prepare the demo directory {}: {e}",
+            root.display()
+        );
         return ExitCode::from(1);
     }
     let exe = match std::env::current_exe() {
@@ -49,20 +52,30 @@ command = [{exe:?}, "demo-upstream", "--root", {root:?}]
 fn seed(root: &PathBuf) -> std::io::Result<()> {
     std::fs::create_dir_all(root)?;
     std::fs::write(root.join("hello.txt"), "Hello from the Portcullis demo.\n")?;
-    std::fs::write(root.join("notes.md"), "# Notes\n\nFiles here are served by the demo upstream.\n")?;
+    std::fs::write(
+        root.join("notes.md"),
+        "# Notes\n\nFiles here are served by the demo upstream.\n",
+    )?;
     Ok(())
 }
 
 fn print_hints(addr: SocketAddr, root: &std::path::Path) {
-    println!("Portcullis demo: MCP endpoint http://{addr}/mcp (upstream \"demo\", files in {})", root.display());
-    println!("Tools are exposed as demo__echo, demo__read_file, demo__write_file, demo__fetch_url, ...");
+    println!(
+        "Portcullis demo: MCP endpoint http://{addr}/mcp (upstream \"demo\", files in {})",
+        root.display()
+    );
+    println!(
+        "Tools are exposed as demo__echo, demo__read_file, demo__write_file, demo__fetch_url, ..."
+    );
     println!("Try (2026-07-28, stateless):");
     println!(
         r#"  curl -s http://{addr}/mcp -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: demo__echo' \
     -d '{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"demo__echo","arguments":{{"message":"hi"}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}'"#
     );
-    println!("Health: curl http://{addr}/readyz   Metrics: curl http://{addr}/metrics   Stop: Ctrl-C");
+    println!(
+        "Health: curl http://{addr}/readyz   Metrics: curl http://{addr}/metrics   Stop: Ctrl-C"
+    );
 }
 
 pub async fn upstream(root: PathBuf, http: Option<SocketAddr>) -> ExitCode {

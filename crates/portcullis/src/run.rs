@@ -25,7 +25,11 @@ pub fn check(path: &Path) -> ExitCode {
             for w in &config.warnings {
                 println!("warning: {w}");
             }
-            println!("{}: ok ({} upstream(s))", path.display(), config.upstreams.len());
+            println!(
+                "{}: ok ({} upstream(s))",
+                path.display(),
+                config.upstreams.len()
+            );
             ExitCode::SUCCESS
         }
         Err(code) => code,
@@ -59,7 +63,14 @@ pub async fn serve(config: Config) -> ExitCode {
         }
     };
     tracing::info!(addr = %config.listen.addr, upstreams = config.upstreams.len(), "listening on /mcp");
-    match portcullis_gateway::serve::serve(gateway, listener, config.listen.max_connections, stop_signal()).await {
+    match portcullis_gateway::serve::serve(
+        gateway,
+        listener,
+        config.listen.max_connections,
+        stop_signal(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");

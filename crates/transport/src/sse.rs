@@ -32,7 +32,13 @@ pub struct SseDecoder {
 
 impl SseDecoder {
     pub fn new(max_event: usize) -> Self {
-        Self { buf: BytesMut::new(), current: SseEvent::default(), has_data: false, max_event, event_bytes: 0 }
+        Self {
+            buf: BytesMut::new(),
+            current: SseEvent::default(),
+            has_data: false,
+            max_event,
+            event_bytes: 0,
+        }
     }
 
     /// Adds bytes and returns every event they complete.
@@ -125,12 +131,23 @@ mod tests {
         let mut d = SseDecoder::new(1024);
         let mut got = d.feed(b"id: 1\nevent: message\nda").unwrap();
         assert!(got.is_empty());
-        got.extend(d.feed(b"ta: {\"a\":1}\r\n\r\n: comment\n\ndata: x\ndata: y\n\n").unwrap());
+        got.extend(
+            d.feed(b"ta: {\"a\":1}\r\n\r\n: comment\n\ndata: x\ndata: y\n\n")
+                .unwrap(),
+        );
         assert_eq!(
             got,
             vec![
-                SseEvent { id: Some("1".into()), event: Some("message".into()), data: "{\"a\":1}".into() },
-                SseEvent { id: None, event: None, data: "x\ny".into() },
+                SseEvent {
+                    id: Some("1".into()),
+                    event: Some("message".into()),
+                    data: "{\"a\":1}".into()
+                },
+                SseEvent {
+                    id: None,
+                    event: None,
+                    data: "x\ny".into()
+                },
             ]
         );
     }

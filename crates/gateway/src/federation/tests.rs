@@ -37,7 +37,11 @@ fn fed(prefixes: &[(&str, &str)]) -> Federation {
     Federation::new(
         prefixes
             .iter()
-            .map(|(n, p)| Member { name: (*n).into(), prefix: (*p).into(), upstream: Arc::new(Nothing) })
+            .map(|(n, p)| Member {
+                name: (*n).into(),
+                prefix: (*p).into(),
+                upstream: Arc::new(Nothing),
+            })
             .collect(),
     )
 }
@@ -45,7 +49,8 @@ fn fed(prefixes: &[(&str, &str)]) -> Federation {
 #[test]
 fn routing_table() {
     let f = fed(&[("fs", "fs__"), ("fs2", "fs__x__"), ("search", "search__")]);
-    let rows: &[(&str, Result<(usize, &str), &str>)] = &[
+    type Row<'a> = (&'a str, Result<(usize, &'a str), &'a str>);
+    let rows: &[Row<'_>] = &[
         ("fs__read_file", Ok((0, "read_file"))),
         ("fs__x__read", Ok((1, "read"))),
         ("search__query", Ok((2, "query"))),
@@ -56,7 +61,9 @@ fn routing_table() {
     for (name, want) in rows {
         let got = f.route(Kind::Tool, name);
         match (got, want) {
-            (Ok((i, inner)), Ok((wi, winner))) => assert_eq!((i, inner.as_str()), (*wi, *winner), "{name}"),
+            (Ok((i, inner)), Ok((wi, winner))) => {
+                assert_eq!((i, inner.as_str()), (*wi, *winner), "{name}")
+            }
             (Err(GatewayError::UnknownTarget(_)), Err("unknown")) => {}
             (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
         }
@@ -76,17 +83,29 @@ fn collisions_hide_both_and_are_reported() {
     assert!(f.record(Kind::Tool, "echo", 0));
     assert!(f.record(Kind::Tool, "only_b", 1));
     assert!(!f.record(Kind::Tool, "echo", 1));
-    assert!(!f.record(Kind::Tool, "echo", 0), "the first owner is hidden too");
-    assert!(matches!(f.route(Kind::Tool, "echo"), Err(GatewayError::Collision(_))));
+    assert!(
+        !f.record(Kind::Tool, "echo", 0),
+        "the first owner is hidden too"
+    );
+    assert!(matches!(
+        f.route(Kind::Tool, "echo"),
+        Err(GatewayError::Collision(_))
+    ));
     assert_eq!(f.route(Kind::Tool, "only_b").unwrap(), (1, "only_b".into()));
-    assert!(f.record(Kind::Prompt, "echo", 1), "kinds are separate namespaces");
+    assert!(
+        f.record(Kind::Prompt, "echo", 1),
+        "kinds are separate namespaces"
+    );
 }
 
 #[test]
 fn cursors_round_trip_and_reject_garbage() {
     let f = fed(&[("a", "a__"), ("b", "b__")]);
     let c = Federation::encode_cursor(1, Some("page2"));
-    assert_eq!(f.decode_cursor(Some(&c)).unwrap(), (1, Some("page2".into())));
+    assert_eq!(
+        f.decode_cursor(Some(&c)).unwrap(),
+        (1, Some("page2".into()))
+    );
     assert_eq!(f.decode_cursor(None).unwrap(), (0, None));
     for bad in ["!!!", "e30", &Federation::encode_cursor(9, None)] {
         assert!(f.decode_cursor(Some(bad)).is_err(), "{bad}");

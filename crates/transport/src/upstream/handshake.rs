@@ -10,7 +10,8 @@ use super::{ServerIdentity, UpstreamError};
 
 /// Capabilities the gateway declares to 2025-era upstreams. Roots are deliberately absent: an
 /// upstream's filesystem view is the operator's decision, not something a client may widen.
-pub(crate) const CLIENT_CAPABILITIES: &str = r#"{"sampling":{},"elicitation":{"form":{},"url":{}}}"#;
+pub(crate) const CLIENT_CAPABILITIES: &str =
+    r#"{"sampling":{},"elicitation":{"form":{},"url":{}}}"#;
 
 pub(crate) fn discover_params() -> Box<RawValue> {
     raw(&format!(
@@ -47,7 +48,10 @@ pub(crate) fn read_discover(result: &RawValue) -> Option<ServerIdentity> {
     if !versions.iter().any(|v| v == Revision::V2026_07_28.as_str()) {
         return None;
     }
-    let capabilities = obj.get("capabilities").map(arc).unwrap_or_else(|| arc(&super::meta::empty_object()));
+    let capabilities = obj
+        .get("capabilities")
+        .map(arc)
+        .unwrap_or_else(|| arc(&super::meta::empty_object()));
     let server_info = obj
         .get("_meta")
         .and_then(|m| RawObject::from_raw(m).ok())
@@ -63,18 +67,26 @@ pub(crate) fn read_discover(result: &RawValue) -> Option<ServerIdentity> {
 
 /// Reads an `initialize` result.
 pub(crate) fn read_initialize(result: &RawValue) -> Result<ServerIdentity, UpstreamError> {
-    let obj = RawObject::from_raw(result).map_err(|e| UpstreamError::Protocol(format!("initialize result: {e}")))?;
+    let obj = RawObject::from_raw(result)
+        .map_err(|e| UpstreamError::Protocol(format!("initialize result: {e}")))?;
     let version = obj
         .get_str("protocolVersion")
         .ok_or_else(|| UpstreamError::Protocol("initialize result lacks protocolVersion".into()))?;
     match Revision::parse(&version) {
         Some(r) if r.era() == Era::Legacy => {}
-        _ => return Err(UpstreamError::Protocol(format!("upstream chose unsupported protocol version {version:?}"))),
+        _ => {
+            return Err(UpstreamError::Protocol(format!(
+                "upstream chose unsupported protocol version {version:?}"
+            )));
+        }
     }
     Ok(ServerIdentity {
         era: Era::Legacy,
         protocol_version: version,
-        capabilities: obj.get("capabilities").map(arc).unwrap_or_else(|| arc(&super::meta::empty_object())),
+        capabilities: obj
+            .get("capabilities")
+            .map(arc)
+            .unwrap_or_else(|| arc(&super::meta::empty_object())),
         server_info: obj.get("serverInfo").map(arc),
         instructions: obj.get_str("instructions"),
     })
@@ -93,9 +105,13 @@ mod tests {
 
     #[test]
     fn discover_table() {
-        let modern = RawValue::from_string(r#"{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}}}"#.into()).unwrap();
+        let modern = RawValue::from_string(
+            r#"{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}}}"#.into(),
+        )
+        .unwrap();
         assert_eq!(read_discover(&modern).unwrap().era, Era::Modern);
-        let other = RawValue::from_string(r#"{"supportedVersions":["2027-01-01"]}"#.into()).unwrap();
+        let other =
+            RawValue::from_string(r#"{"supportedVersions":["2027-01-01"]}"#.into()).unwrap();
         assert!(read_discover(&other).is_none());
         let junk = RawValue::from_string(r#"[]"#.into()).unwrap();
         assert!(read_discover(&junk).is_none());
@@ -103,7 +119,9 @@ mod tests {
 
     #[test]
     fn initialize_table() {
-        let ok = RawValue::from_string(r#"{"protocolVersion":"2025-06-18","capabilities":{}}"#.into()).unwrap();
+        let ok =
+            RawValue::from_string(r#"{"protocolVersion":"2025-06-18","capabilities":{}}"#.into())
+                .unwrap();
         assert_eq!(read_initialize(&ok).unwrap().protocol_version, "2025-06-18");
         let bad = RawValue::from_string(r#"{"protocolVersion":"1999-01-01"}"#.into()).unwrap();
         assert!(read_initialize(&bad).is_err());

@@ -72,14 +72,20 @@ impl HttpUpstream {
     ) -> Result<Self, UpstreamError> {
         let mut headers = HeaderMap::new();
         if let Some(b) = bearer {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", b.expose()))
-                .map_err(|_| UpstreamError::Connect(format!("{}: bearer token is not a valid header value", b.origin())))?;
+            let mut v = HeaderValue::from_str(&format!("Bearer {}", b.expose())).map_err(|_| {
+                UpstreamError::Connect(format!(
+                    "{}: bearer token is not a valid header value",
+                    b.origin()
+                ))
+            })?;
             v.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, v);
         }
         for (k, v) in extra {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| UpstreamError::Connect(format!("bad header name {k}")))?;
-            let mut value = HeaderValue::from_str(v.expose()).map_err(|_| UpstreamError::Connect(format!("bad value for header {k}")))?;
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| UpstreamError::Connect(format!("bad header name {k}")))?;
+            let mut value = HeaderValue::from_str(v.expose())
+                .map_err(|_| UpstreamError::Connect(format!("bad value for header {k}")))?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -152,7 +158,11 @@ impl Shared {
     async fn connect(self: &Arc<Self>) -> Result<Session, UpstreamError> {
         // 2026-07-28 first; anything but a modern discover result means a 2025-era server.
         let probe_id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let probe = Request { id: Id::Int(probe_id), method: "server/discover".into(), params: Some(handshake::discover_params()) };
+        let probe = Request {
+            id: Id::Int(probe_id),
+            method: "server/discover".into(),
+            params: Some(handshake::discover_params()),
+        };
         let modern = Session {
             identity: ServerIdentity {
                 era: Era::Modern,
@@ -173,25 +183,43 @@ impl Shared {
             _ => {}
         }
         let init_id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let init = Request { id: Id::Int(init_id), method: "initialize".into(), params: Some(handshake::initialize_params()) };
+        let init = Request {
+            id: Id::Int(init_id),
+            method: "initialize".into(),
+            params: Some(handshake::initialize_params()),
+        };
         let resp = self.send(&init, None, "2025-11-25", None).await?;
         let session_id = resp
             .headers()
             .get(mcp_headers::SESSION_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let provisional = Session { identity: modern.identity.clone(), id: session_id.clone() };
+        let provisional = Session {
+            identity: modern.identity.clone(),
+            id: session_id.clone(),
+        };
         let identity = match self.read(resp, init_id, &provisional, None, None).await? {
             Posted::Outcome(Outcome::Result(r)) => handshake::read_initialize(&r)?,
             Posted::Outcome(Outcome::Error(e)) => {
-                return Err(UpstreamError::Connect(format!("initialize refused: {} ({})", e.message, e.code)));
+                return Err(UpstreamError::Connect(format!(
+                    "initialize refused: {} ({})",
+                    e.message, e.code
+                )));
             }
             _ => return Err(UpstreamError::Protocol("no answer to initialize".into())),
         };
-        let session = Session { identity, id: session_id };
-        let initialized = Notification { method: "notifications/initialized".into(), params: None };
+        let session = Session {
+            identity,
+            id: session_id,
+        };
+        let initialized = Notification {
+            method: "notifications/initialized".into(),
+            params: None,
+        };
         let bytes = initialized.to_bytes();
-        let _ = self.send_bytes(bytes, &session, "notifications/initialized", None).await?;
+        let _ = self
+            .send_bytes(bytes, &session, "notifications/initialized", None)
+            .await?;
         Ok(session)
     }
 
@@ -217,7 +245,9 @@ impl Shared {
         if let Some(s) = session_id {
             rb = rb.header(mcp_headers::SESSION_ID, s);
         }
-        rb.send().await.map_err(|e| UpstreamError::Connect(without_url(&e)))
+        rb.send()
+            .await
+            .map_err(|e| UpstreamError::Connect(without_url(&e)))
     }
 
     async fn send_bytes(
@@ -233,7 +263,10 @@ impl Shared {
             .headers(self.headers.clone())
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
-            .header(mcp_headers::PROTOCOL_VERSION, session.identity.protocol_version.as_str())
+            .header(
+                mcp_headers::PROTOCOL_VERSION,
+                session.identity.protocol_version.as_str(),
+            )
             .header(mcp_headers::METHOD, method)
             .body(bytes);
         if let Some(n) = name {
@@ -242,7 +275,9 @@ impl Shared {
         if let Some(s) = &session.id {
             rb = rb.header(mcp_headers::SESSION_ID, s.as_str());
         }
-        rb.send().await.map_err(|e| UpstreamError::Connect(without_url(&e)))
+        rb.send()
+            .await
+            .map_err(|e| UpstreamError::Connect(without_url(&e)))
     }
 
     async fn post(
@@ -255,8 +290,17 @@ impl Shared {
         let name = Method::parse(&req.method)
             .name_field()
             .and_then(|f| meta::params_str(req.params.as_deref(), f));
-        let resp = self.send(req, session.id.as_deref(), &session.identity.protocol_version, name.as_deref()).await?;
-        let Id::Int(id) = req.id else { return Err(UpstreamError::Protocol("non-numeric id".into())) };
+        let resp = self
+            .send(
+                req,
+                session.id.as_deref(),
+                &session.identity.protocol_version,
+                name.as_deref(),
+            )
+            .await?;
+        let Id::Int(id) = req.id else {
+            return Err(UpstreamError::Protocol("non-numeric id".into()));
+        };
         self.read(resp, id, session, events, client_token).await
     }
 
@@ -294,12 +338,17 @@ impl Shared {
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
-            let evs = decoder.feed(&chunk).map_err(|_| UpstreamError::TooLarge(limit))?;
+            let evs = decoder
+                .feed(&chunk)
+                .map_err(|_| UpstreamError::TooLarge(limit))?;
             for ev in evs {
                 if ev.data.trim().is_empty() {
                     continue;
                 }
-                let msg = match portcullis_mcp::parse(ev.data.as_bytes(), self.limits.max_json_depth) {
+                let msg = match portcullis_mcp::parse(
+                    ev.data.as_bytes(),
+                    self.limits.max_json_depth,
+                ) {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::warn!(upstream = %self.name, error = %e, "invalid message on SSE stream");
@@ -307,37 +356,62 @@ impl Shared {
                     }
                 };
                 match msg {
-                    Message::Response(Response { id: Some(Id::Int(rid)), outcome }) if rid == id => {
+                    Message::Response(Response {
+                        id: Some(Id::Int(rid)),
+                        outcome,
+                    }) if rid == id => {
                         return Ok(Posted::Outcome(outcome));
                     }
-                    Message::Response(_) => tracing::debug!(upstream = %self.name, "stray response on stream"),
+                    Message::Response(_) => {
+                        tracing::debug!(upstream = %self.name, "stray response on stream")
+                    }
                     Message::Notification(n) => self.on_notification(n, events, client_token),
                     Message::Request(r) => self.on_request(r, session, events),
                 }
             }
         }
-        Err(UpstreamError::Protocol("stream ended without a response".into()))
+        Err(UpstreamError::Protocol(
+            "stream ended without a response".into(),
+        ))
     }
 
-    fn on_notification(&self, n: Notification, events: Option<&mpsc::Sender<Event>>, client_token: Option<&RawValue>) {
+    fn on_notification(
+        &self,
+        n: Notification,
+        events: Option<&mpsc::Sender<Event>>,
+        client_token: Option<&RawValue>,
+    ) {
         let Some(events) = events else {
             let _ = self.notifications.send(n);
             return;
         };
         let n = match (n.method.as_str(), client_token) {
-            ("notifications/progress", Some(token)) => {
-                Notification { params: meta::restore_token(n.params, token), method: n.method }
-            }
+            ("notifications/progress", Some(token)) => Notification {
+                params: meta::restore_token(n.params, token),
+                method: n.method,
+            },
             ("notifications/progress", None) => return,
             _ => n,
         };
         let _ = events.try_send(Event::Notification(n));
     }
 
-    fn on_request(self: &Arc<Self>, r: Request, session: &Session, events: Option<&mpsc::Sender<Event>>) {
+    fn on_request(
+        self: &Arc<Self>,
+        r: Request,
+        session: &Session,
+        events: Option<&mpsc::Sender<Event>>,
+    ) {
         let (reply, rx) = oneshot::channel();
         let relayed = events
-            .map(|e| e.try_send(Event::Request(ServerRequest { method: r.method.clone(), params: r.params, reply })).is_ok())
+            .map(|e| {
+                e.try_send(Event::Request(ServerRequest {
+                    method: r.method.clone(),
+                    params: r.params,
+                    reply,
+                }))
+                .is_ok()
+            })
             .unwrap_or(false);
         let shared = Arc::clone(self);
         let session = session.clone();
@@ -345,7 +419,10 @@ impl Shared {
         tokio::spawn(async move {
             let outcome = if relayed {
                 rx.await.unwrap_or_else(|_| {
-                    Outcome::Error(portcullis_mcp::ErrorObject::new(portcullis_mcp::ErrorCode::InternalError, "the call ended first"))
+                    Outcome::Error(portcullis_mcp::ErrorObject::new(
+                        portcullis_mcp::ErrorCode::InternalError,
+                        "the call ended first",
+                    ))
                 })
             } else {
                 Outcome::Error(portcullis_mcp::ErrorObject::new(
@@ -353,7 +430,11 @@ impl Shared {
                     format!("{} cannot be relayed", r.method),
                 ))
             };
-            let bytes = Response { id: Some(id), outcome }.to_bytes();
+            let bytes = Response {
+                id: Some(id),
+                outcome,
+            }
+            .to_bytes();
             if let Err(e) = shared.send_bytes(bytes, &session, "", None).await {
                 tracing::warn!(upstream = %shared.name, error = %e, "could not deliver a response to the upstream");
             }
@@ -364,21 +445,46 @@ impl Shared {
         for attempt in 0..2 {
             let session = self.session().await?;
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let prepared = meta::prepare(call.params.clone(), &format!("pc-{id}"), session.identity.era == Era::Modern, &call.client)
-                .map_err(|e| UpstreamError::Protocol(format!("params: {e}")))?;
-            let req = Request { id: Id::Int(id), method: call.method.clone(), params: prepared.params };
-            let guard = CancelGuard { shared: Arc::clone(self), session: session.clone(), id, armed: true };
-            let posted = self.post(&req, &session, call.events.as_ref(), prepared.client_token.as_deref()).await;
+            let prepared = meta::prepare(
+                call.params.clone(),
+                &format!("pc-{id}"),
+                session.identity.era == Era::Modern,
+                &call.client,
+            )
+            .map_err(|e| UpstreamError::Protocol(format!("params: {e}")))?;
+            let req = Request {
+                id: Id::Int(id),
+                method: call.method.clone(),
+                params: prepared.params,
+            };
+            let guard = CancelGuard {
+                shared: Arc::clone(self),
+                session: session.clone(),
+                id,
+                armed: true,
+            };
+            let posted = self
+                .post(
+                    &req,
+                    &session,
+                    call.events.as_ref(),
+                    prepared.client_token.as_deref(),
+                )
+                .await;
             let mut guard = guard;
             guard.armed = false;
             match posted {
                 Ok(Posted::Outcome(o)) => return Ok(o),
-                Ok(Posted::Accepted) => return Err(UpstreamError::Protocol("request answered with 202".into())),
+                Ok(Posted::Accepted) => {
+                    return Err(UpstreamError::Protocol("request answered with 202".into()));
+                }
                 Ok(Posted::SessionExpired) if attempt == 0 => {
                     tracing::info!(upstream = %self.name, "upstream session expired; starting a new one");
                     *self.session.write().await = None;
                 }
-                Ok(Posted::SessionExpired) => return Err(UpstreamError::Unavailable("session keeps expiring".into())),
+                Ok(Posted::SessionExpired) => {
+                    return Err(UpstreamError::Unavailable("session keeps expiring".into()));
+                }
                 Err(UpstreamError::Connect(e)) => {
                     self.set_health(Health::Down);
                     *self.session.write().await = None;
@@ -405,12 +511,20 @@ impl Drop for CancelGuard {
         if !self.armed || self.session.identity.era == Era::Modern {
             return;
         }
-        let params = format!(r#"{{"requestId":{},"reason":"cancelled by the gateway"}}"#, self.id);
-        let n = Notification { method: "notifications/cancelled".into(), params: RawValue::from_string(params).ok() };
+        let params = format!(
+            r#"{{"requestId":{},"reason":"cancelled by the gateway"}}"#,
+            self.id
+        );
+        let n = Notification {
+            method: "notifications/cancelled".into(),
+            params: RawValue::from_string(params).ok(),
+        };
         let shared = Arc::clone(&self.shared);
         let session = self.session.clone();
         tokio::spawn(async move {
-            let _ = shared.send_bytes(n.to_bytes(), &session, "notifications/cancelled", None).await;
+            let _ = shared
+                .send_bytes(n.to_bytes(), &session, "notifications/cancelled", None)
+                .await;
         });
     }
 }
@@ -474,7 +588,11 @@ impl Upstream for HttpUpstream {
     }
 
     fn identity(&self) -> Option<ServerIdentity> {
-        self.shared.session.try_read().ok().and_then(|s| s.as_ref().map(|s| s.identity.clone()))
+        self.shared
+            .session
+            .try_read()
+            .ok()
+            .and_then(|s| s.as_ref().map(|s| s.identity.clone()))
     }
 
     async fn call(&self, call: Call) -> Result<Outcome, UpstreamError> {
@@ -484,7 +602,10 @@ impl Upstream for HttpUpstream {
     async fn notify(&self, notification: Notification) -> Result<(), UpstreamError> {
         let session = self.shared.session().await?;
         let method = notification.method.clone();
-        let _ = self.shared.send_bytes(notification.to_bytes(), &session, &method, None).await?;
+        let _ = self
+            .shared
+            .send_bytes(notification.to_bytes(), &session, &method, None)
+            .await?;
         Ok(())
     }
 
@@ -508,4 +629,3 @@ impl Upstream for HttpUpstream {
         }
     }
 }
-

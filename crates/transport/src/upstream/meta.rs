@@ -8,8 +8,10 @@ use super::ClientContext;
 
 /// The gateway's own identity in `_meta.clientInfo` when the downstream client sent none.
 fn gateway_info() -> Box<RawValue> {
-    serde_json::value::to_raw_value(&serde_json::json!({"name": "portcullis", "version": env!("CARGO_PKG_VERSION")}))
-        .unwrap_or_else(|_| empty_object())
+    serde_json::value::to_raw_value(
+        &serde_json::json!({"name": "portcullis", "version": env!("CARGO_PKG_VERSION")}),
+    )
+    .unwrap_or_else(|_| empty_object())
 }
 
 pub(crate) fn empty_object() -> Box<RawValue> {
@@ -31,9 +33,15 @@ pub(crate) fn prepare(
     modern: bool,
     client: &ClientContext,
 ) -> Result<Prepared, serde_json::Error> {
-    let needs_meta = modern || params.as_ref().is_some_and(|p| p.get().contains("progressToken"));
+    let needs_meta = modern
+        || params
+            .as_ref()
+            .is_some_and(|p| p.get().contains("progressToken"));
     if !needs_meta {
-        return Ok(Prepared { params, client_token: None });
+        return Ok(Prepared {
+            params,
+            client_token: None,
+        });
     }
     let mut obj = match &params {
         Some(p) => RawObject::from_raw(p)?,
@@ -52,16 +60,27 @@ pub(crate) fn prepare(
             m.set(meta::PROTOCOL_VERSION, "2026-07-28")?;
         }
         if !m.contains(meta::CLIENT_CAPABILITIES) {
-            let caps = client.capabilities.as_deref().map(|c| c.to_owned()).unwrap_or_else(empty_object);
+            let caps = client
+                .capabilities
+                .as_deref()
+                .map(|c| c.to_owned())
+                .unwrap_or_else(empty_object);
             m.set_raw(meta::CLIENT_CAPABILITIES, caps);
         }
         if !m.contains(meta::CLIENT_INFO) {
-            let info = client.client_info.as_deref().map(|c| c.to_owned()).unwrap_or_else(gateway_info);
+            let info = client
+                .client_info
+                .as_deref()
+                .map(|c| c.to_owned())
+                .unwrap_or_else(gateway_info);
             m.set_raw(meta::CLIENT_INFO, info);
         }
     }
     obj.set_raw("_meta", m.to_raw()?);
-    Ok(Prepared { params: Some(obj.to_raw()?), client_token })
+    Ok(Prepared {
+        params: Some(obj.to_raw()?),
+        client_token,
+    })
 }
 
 /// The progress token of a `notifications/progress`, as a string key.
@@ -72,9 +91,14 @@ pub(crate) fn progress_token(params: Option<&RawValue>) -> Option<String> {
 }
 
 /// Puts the client's own token back into a progress notification.
-pub(crate) fn restore_token(params: Option<Box<RawValue>>, client_token: &RawValue) -> Option<Box<RawValue>> {
+pub(crate) fn restore_token(
+    params: Option<Box<RawValue>>,
+    client_token: &RawValue,
+) -> Option<Box<RawValue>> {
     let p = params?;
-    let Ok(mut obj) = RawObject::from_raw(&p) else { return Some(p) };
+    let Ok(mut obj) = RawObject::from_raw(&p) else {
+        return Some(p);
+    };
     obj.set_raw("progressToken", client_token.to_owned());
     obj.to_raw().ok().or(Some(p))
 }
@@ -94,14 +118,31 @@ mod tests {
 
     #[test]
     fn replaces_progress_token_and_keeps_other_meta() {
-        let p = prepare(Some(raw(r#"{"name":"x","_meta":{"progressToken":"abc","other":1}}"#)), "pc-1", false, &ClientContext::default()).unwrap();
-        assert_eq!(p.params.unwrap().get(), r#"{"name":"x","_meta":{"other":1,"progressToken":"pc-1"}}"#);
+        let p = prepare(
+            Some(raw(
+                r#"{"name":"x","_meta":{"progressToken":"abc","other":1}}"#,
+            )),
+            "pc-1",
+            false,
+            &ClientContext::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.params.unwrap().get(),
+            r#"{"name":"x","_meta":{"other":1,"progressToken":"pc-1"}}"#
+        );
         assert_eq!(p.client_token.unwrap().get(), r#""abc""#);
     }
 
     #[test]
     fn legacy_without_token_is_untouched() {
-        let p = prepare(Some(raw(r#"{"name":"x" , "arguments":{}}"#)), "pc-1", false, &ClientContext::default()).unwrap();
+        let p = prepare(
+            Some(raw(r#"{"name":"x" , "arguments":{}}"#)),
+            "pc-1",
+            false,
+            &ClientContext::default(),
+        )
+        .unwrap();
         assert_eq!(p.params.unwrap().get(), r#"{"name":"x" , "arguments":{}}"#);
     }
 
@@ -115,7 +156,11 @@ mod tests {
 
     #[test]
     fn restores_numeric_token() {
-        let out = restore_token(Some(raw(r#"{"progressToken":"pc-1","progress":5}"#)), &raw("7")).unwrap();
+        let out = restore_token(
+            Some(raw(r#"{"progressToken":"pc-1","progress":5}"#)),
+            &raw("7"),
+        )
+        .unwrap();
         assert_eq!(out.get(), r#"{"progressToken":7,"progress":5}"#);
     }
 }

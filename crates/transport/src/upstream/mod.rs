@@ -119,11 +119,25 @@ pub fn connect(
     limits: UpstreamLimits,
 ) -> Result<Arc<dyn Upstream>, UpstreamError> {
     match &config.transport {
-        portcullis_config::UpstreamTransport::Http { url, bearer, headers } => {
-            Ok(Arc::new(HttpUpstream::new(&config.name, url, bearer.clone(), headers, limits)?))
-        }
+        portcullis_config::UpstreamTransport::Http {
+            url,
+            bearer,
+            headers,
+        } => Ok(Arc::new(HttpUpstream::new(
+            &config.name,
+            url,
+            bearer.clone(),
+            headers,
+            limits,
+        )?)),
         portcullis_config::UpstreamTransport::Stdio { command, env, cwd } => {
-            Ok(Arc::new(StdioUpstream::spawn(&config.name, command.clone(), env.clone(), cwd.clone(), limits)))
+            Ok(Arc::new(StdioUpstream::spawn(
+                &config.name,
+                command.clone(),
+                env.clone(),
+                cwd.clone(),
+                limits,
+            )))
         }
     }
 }

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use portcullis_mcp::{ErrorCode, ErrorObject, Id, Message, Notification, Outcome, Request, Response};
+use portcullis_mcp::{
+    ErrorCode, ErrorObject, Id, Message, Notification, Outcome, Request, Response,
+};
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -30,7 +32,11 @@ pub(crate) struct Peer {
 const TOKEN_PREFIX: &str = "pc-";
 
 impl Peer {
-    pub(crate) fn new(name: &str, writer: mpsc::Sender<Vec<u8>>, notifications: broadcast::Sender<Notification>) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        writer: mpsc::Sender<Vec<u8>>,
+        notifications: broadcast::Sender<Notification>,
+    ) -> Self {
         Self {
             name: name.to_owned(),
             writer,
@@ -47,7 +53,9 @@ impl Peer {
     }
 
     fn modern(&self) -> bool {
-        self.identity.get().is_some_and(|i| i.era == portcullis_mcp::Era::Modern)
+        self.identity
+            .get()
+            .is_some_and(|i| i.era == portcullis_mcp::Era::Modern)
     }
 
     /// Sends a request and waits for its outcome; dropping the future cancels it upstream.
@@ -57,15 +65,36 @@ impl Peer {
         let prepared = meta::prepare(call.params, &token, self.modern(), &call.client)
             .map_err(|e| UpstreamError::Protocol(format!("params: {e}")))?;
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(id, Pending { tx, events: call.events, client_token: prepared.client_token });
-        let bytes = Request { id: Id::Int(id), method: call.method, params: prepared.params }.to_bytes();
-        let mut guard = CancelGuard { peer: self, id, armed: true };
+        self.lock().insert(
+            id,
+            Pending {
+                tx,
+                events: call.events,
+                client_token: prepared.client_token,
+            },
+        );
+        let bytes = Request {
+            id: Id::Int(id),
+            method: call.method,
+            params: prepared.params,
+        }
+        .to_bytes();
+        let mut guard = CancelGuard {
+            peer: self,
+            id,
+            armed: true,
+        };
         if self.writer.send(bytes).await.is_err() {
             guard.armed = false;
             self.lock().remove(&id);
-            return Err(UpstreamError::Unavailable(format!("{} is not running", self.name)));
+            return Err(UpstreamError::Unavailable(format!(
+                "{} is not running",
+                self.name
+            )));
         }
-        let outcome = rx.await.map_err(|_| UpstreamError::Unavailable(format!("{} stopped during the call", self.name)));
+        let outcome = rx.await.map_err(|_| {
+            UpstreamError::Unavailable(format!("{} stopped during the call", self.name))
+        });
         guard.armed = false;
         outcome
     }
@@ -85,14 +114,19 @@ impl Peer {
     /// Routes one message read from the upstream.
     pub(crate) fn dispatch(self: &Arc<Self>, msg: Message) {
         match msg {
-            Message::Response(Response { id: Some(Id::Int(id)), outcome }) => {
+            Message::Response(Response {
+                id: Some(Id::Int(id)),
+                outcome,
+            }) => {
                 if let Some(p) = self.lock().remove(&id) {
                     let _ = p.tx.send(outcome);
                 } else {
                     tracing::debug!(upstream = %self.name, id, "response for no pending call");
                 }
             }
-            Message::Response(r) => tracing::warn!(upstream = %self.name, id = ?r.id, "response with an id we never sent"),
+            Message::Response(r) => {
+                tracing::warn!(upstream = %self.name, id = ?r.id, "response with an id we never sent")
+            }
             Message::Notification(n) => self.on_notification(n),
             Message::Request(r) => self.on_request(r),
         }
@@ -100,22 +134,31 @@ impl Peer {
 
     fn on_notification(&self, n: Notification) {
         if n.method == "notifications/progress" {
-            let Some(id) = meta::progress_token(n.params.as_deref()).and_then(|t| parse_token(&t)) else {
+            let Some(id) = meta::progress_token(n.params.as_deref()).and_then(|t| parse_token(&t))
+            else {
                 tracing::debug!(upstream = %self.name, "progress for an unknown token");
                 return;
             };
             let pending = self.lock();
-            if let Some(Pending { events: Some(events), client_token: Some(token), .. }) = pending.get(&id) {
+            if let Some(Pending {
+                events: Some(events),
+                client_token: Some(token),
+                ..
+            }) = pending.get(&id)
+            {
                 let params = meta::restore_token(n.params, token);
-                let _ = events.try_send(Event::Notification(Notification { method: n.method, params }));
+                let _ = events.try_send(Event::Notification(Notification {
+                    method: n.method,
+                    params,
+                }));
             }
             return;
         }
-        if n.method == "notifications/message" {
-            if let Some(events) = self.sole_listener() {
-                let _ = events.try_send(Event::Notification(n));
-                return;
-            }
+        if n.method == "notifications/message"
+            && let Some(events) = self.sole_listener()
+        {
+            let _ = events.try_send(Event::Notification(n));
+            return;
         }
         if n.method == "notifications/cancelled" {
             return;
@@ -141,12 +184,19 @@ impl Peer {
             return;
         }
         let Some(events) = self.sole_listener() else {
-            let e = ErrorObject::new(ErrorCode::MethodNotFound, format!("{} cannot be relayed: no single originating call", r.method));
+            let e = ErrorObject::new(
+                ErrorCode::MethodNotFound,
+                format!("{} cannot be relayed: no single originating call", r.method),
+            );
             self.respond(Response::error(Some(r.id), e));
             return;
         };
         let (reply, rx) = oneshot::channel();
-        let sent = events.try_send(Event::Request(ServerRequest { method: r.method, params: r.params, reply }));
+        let sent = events.try_send(Event::Request(ServerRequest {
+            method: r.method,
+            params: r.params,
+            reply,
+        }));
         let peer = Arc::clone(self);
         let id = r.id;
         if sent.is_err() {
@@ -156,9 +206,15 @@ impl Peer {
         }
         tokio::spawn(async move {
             let outcome = rx.await.unwrap_or_else(|_| {
-                Outcome::Error(ErrorObject::new(ErrorCode::InternalError, "the originating call ended before the client answered"))
+                Outcome::Error(ErrorObject::new(
+                    ErrorCode::InternalError,
+                    "the originating call ended before the client answered",
+                ))
             });
-            peer.respond(Response { id: Some(id), outcome });
+            peer.respond(Response {
+                id: Some(id),
+                outcome,
+            });
         });
     }
 
@@ -187,8 +243,14 @@ impl Drop for CancelGuard<'_> {
             return;
         }
         self.peer.lock().remove(&self.id);
-        let params = format!(r#"{{"requestId":{},"reason":"cancelled by the gateway"}}"#, self.id);
-        let n = Notification { method: "notifications/cancelled".into(), params: RawValue::from_string(params).ok() };
+        let params = format!(
+            r#"{{"requestId":{},"reason":"cancelled by the gateway"}}"#,
+            self.id
+        );
+        let n = Notification {
+            method: "notifications/cancelled".into(),
+            params: RawValue::from_string(params).ok(),
+        };
         let _ = self.peer.writer.try_send(n.to_bytes());
     }
 }
@@ -205,7 +267,12 @@ mod tests {
     }
 
     fn call(params: &str, events: Option<mpsc::Sender<Event>>) -> Call {
-        Call { method: "tools/call".into(), params: RawValue::from_string(params.into()).ok(), client: ClientContext::default(), events }
+        Call {
+            method: "tools/call".into(),
+            params: RawValue::from_string(params.into()).ok(),
+            client: ClientContext::default(),
+            events,
+        }
     }
 
     #[tokio::test]
@@ -213,14 +280,29 @@ mod tests {
         let (p, mut wire) = peer();
         let (etx, mut erx) = mpsc::channel(8);
         let p2 = Arc::clone(&p);
-        let task = tokio::spawn(async move { p2.request(call(r#"{"name":"x","_meta":{"progressToken":42}}"#, Some(etx))).await });
+        let task = tokio::spawn(async move {
+            p2.request(call(
+                r#"{"name":"x","_meta":{"progressToken":42}}"#,
+                Some(etx),
+            ))
+            .await
+        });
         let sent: serde_json::Value = serde_json::from_slice(&wire.recv().await.unwrap()).unwrap();
         assert_eq!(sent["params"]["_meta"]["progressToken"], "pc-1");
         p.dispatch(portcullis_mcp::parse(br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"pc-1","progress":1}}"#, 64).unwrap());
-        let Some(Event::Notification(n)) = erx.recv().await else { panic!("no progress") };
-        assert_eq!(n.params.unwrap().get(), r#"{"progressToken":42,"progress":1}"#);
-        p.dispatch(portcullis_mcp::parse(br#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#, 64).unwrap());
-        let Outcome::Result(r) = task.await.unwrap().unwrap() else { panic!("error outcome") };
+        let Some(Event::Notification(n)) = erx.recv().await else {
+            panic!("no progress")
+        };
+        assert_eq!(
+            n.params.unwrap().get(),
+            r#"{"progressToken":42,"progress":1}"#
+        );
+        p.dispatch(
+            portcullis_mcp::parse(br#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#, 64).unwrap(),
+        );
+        let Outcome::Result(r) = task.await.unwrap().unwrap() else {
+            panic!("error outcome")
+        };
         assert_eq!(r.get(), r#"{"ok":true}"#);
     }
 
@@ -231,7 +313,8 @@ mod tests {
         let task = tokio::spawn(async move { p2.request(call(r#"{"name":"x"}"#, None)).await });
         let _ = wire.recv().await.unwrap();
         task.abort();
-        let cancelled: serde_json::Value = serde_json::from_slice(&wire.recv().await.unwrap()).unwrap();
+        let cancelled: serde_json::Value =
+            serde_json::from_slice(&wire.recv().await.unwrap()).unwrap();
         assert_eq!(cancelled["method"], "notifications/cancelled");
         assert_eq!(cancelled["params"]["requestId"], 1);
     }
@@ -246,7 +329,13 @@ mod tests {
         let _b = tokio::spawn(async move { pb.request(call("{}", Some(e2))).await });
         let _ = wire.recv().await;
         let _ = wire.recv().await;
-        p.dispatch(portcullis_mcp::parse(br#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}"#, 64).unwrap());
+        p.dispatch(
+            portcullis_mcp::parse(
+                br#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}"#,
+                64,
+            )
+            .unwrap(),
+        );
         let reply: serde_json::Value = serde_json::from_slice(&wire.recv().await.unwrap()).unwrap();
         assert_eq!(reply["id"], "s1");
         assert!(reply["error"].is_object());

@@ -21,7 +21,9 @@ use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::peer::Peer;
-use super::{Call, ClientContext, Health, ServerIdentity, Upstream, UpstreamError, UpstreamLimits, handshake};
+use super::{
+    Call, ClientContext, Health, ServerIdentity, Upstream, UpstreamError, UpstreamLimits, handshake,
+};
 
 #[derive(Clone)]
 enum State {
@@ -86,17 +88,30 @@ impl StdioUpstream {
             loop {
                 match &*rx.borrow_and_update() {
                     State::Up(p) => return Ok(Arc::clone(p)),
-                    State::Down(why) => return Err(UpstreamError::Unavailable(format!("{}: {why}", self.shared.name))),
+                    State::Down(why) => {
+                        return Err(UpstreamError::Unavailable(format!(
+                            "{}: {why}",
+                            self.shared.name
+                        )));
+                    }
                     State::Starting => {}
                 }
                 if rx.changed().await.is_err() {
-                    return Err(UpstreamError::Unavailable(format!("{} stopped", self.shared.name)));
+                    return Err(UpstreamError::Unavailable(format!(
+                        "{} stopped",
+                        self.shared.name
+                    )));
                 }
             }
         };
         tokio::time::timeout(WAIT_FOR_START, wait)
             .await
-            .unwrap_or_else(|_| Err(UpstreamError::Unavailable(format!("{} is still starting", self.shared.name))))
+            .unwrap_or_else(|_| {
+                Err(UpstreamError::Unavailable(format!(
+                    "{} is still starting",
+                    self.shared.name
+                )))
+            })
     }
 }
 
@@ -144,9 +159,12 @@ async fn supervise(shared: Arc<Shared>) {
 }
 
 async fn start(shared: &Arc<Shared>) -> Result<(Arc<Peer>, Child), UpstreamError> {
-    let (program, args) =
-        shared.command.split_first().ok_or_else(|| UpstreamError::Connect("empty command".into()))?;
-    std::fs::create_dir_all(&shared.home).map_err(|e| UpstreamError::Connect(format!("home dir: {e}")))?;
+    let (program, args) = shared
+        .command
+        .split_first()
+        .ok_or_else(|| UpstreamError::Connect("empty command".into()))?;
+    std::fs::create_dir_all(&shared.home)
+        .map_err(|e| UpstreamError::Connect(format!("home dir: {e}")))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env_clear()
@@ -164,8 +182,11 @@ async fn start(shared: &Arc<Shared>) -> Result<(Arc<Peer>, Child), UpstreamError
     if let Some(cwd) = &shared.cwd {
         cmd.current_dir(cwd);
     }
-    let mut child = cmd.spawn().map_err(|e| UpstreamError::Connect(format!("cannot start {program}: {e}")))?;
-    let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| UpstreamError::Connect(format!("cannot start {program}: {e}")))?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         return Err(UpstreamError::Connect("child has no pipes".into()));
     };
@@ -197,7 +218,9 @@ async fn start(shared: &Arc<Shared>) -> Result<(Arc<Peer>, Child), UpstreamError
                 Ok(line) if line.trim().is_empty() => {}
                 Ok(line) => match portcullis_mcp::parse(line.as_bytes(), depth) {
                     Ok(msg) => reader_peer.dispatch(msg),
-                    Err(e) => tracing::warn!(upstream = %name, error = %e, "upstream wrote an invalid message"),
+                    Err(e) => {
+                        tracing::warn!(upstream = %name, error = %e, "upstream wrote an invalid message")
+                    }
                 },
                 Err(e) => {
                     // An over-long line: the codec discards it and resynchronises at the next newline.
@@ -231,10 +254,11 @@ async fn handshake_with(peer: &Arc<Peer>) -> Result<ServerIdentity, UpstreamErro
         client: ClientContext::default(),
         events: None,
     };
-    if let Ok(Ok(Outcome::Result(r))) = tokio::time::timeout(PROBE_TIMEOUT, peer.request(probe)).await {
-        if let Some(identity) = handshake::read_discover(&r) {
-            return Ok(identity);
-        }
+    if let Ok(Ok(Outcome::Result(r))) =
+        tokio::time::timeout(PROBE_TIMEOUT, peer.request(probe)).await
+        && let Some(identity) = handshake::read_discover(&r)
+    {
+        return Ok(identity);
     }
     let init = Call {
         method: "initialize".into(),
@@ -244,9 +268,18 @@ async fn handshake_with(peer: &Arc<Peer>) -> Result<ServerIdentity, UpstreamErro
     };
     let identity = match peer.request(init).await? {
         Outcome::Result(r) => handshake::read_initialize(&r)?,
-        Outcome::Error(e) => return Err(UpstreamError::Connect(format!("initialize refused: {} ({})", e.message, e.code))),
+        Outcome::Error(e) => {
+            return Err(UpstreamError::Connect(format!(
+                "initialize refused: {} ({})",
+                e.message, e.code
+            )));
+        }
     };
-    peer.notify(Notification { method: "notifications/initialized".into(), params: None }).await?;
+    peer.notify(Notification {
+        method: "notifications/initialized".into(),
+        params: None,
+    })
+    .await?;
     Ok(identity)
 }
 
