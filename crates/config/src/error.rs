@@ -56,7 +56,7 @@ impl ConfigErrors {
         }])
     }
 
-    /// A TOML syntax, unknown-key or type error from the deserializer, placed at its line and
+    /// A TOML syntax or type error from the deserializer, placed at its line and
     /// column when the parser reported a span.
     pub(crate) fn from_toml(file: &str, text: &str, error: &toml::de::Error) -> Self {
         let message = error.message().trim_end().replace('\n', "; ");

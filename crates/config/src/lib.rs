@@ -1,8 +1,9 @@
 //! `portcullis.toml` → validated [`Config`].
 //!
 //! Two stages (parse, don't validate):
-//! 1. `raw`: serde structs mirroring the file; unknown keys, TOML syntax and type errors stop
-//!    here and are reported with `file:line:column`.
+//! 1. `raw`: serde structs mirroring the file; TOML syntax and type errors stop here and are
+//!    reported with `file:line:column`. Unknown keys do not stop: `unknown` collects each one
+//!    (at its `file:line:column`) and they are reported together with stage 2's errors.
 //! 2. `validate`: raw → [`Config`]; defaults applied, durations/sizes/secrets/paths resolved,
 //!    every problem collected and reported as `file: key.path: reason`.
 //!
@@ -14,6 +15,7 @@ mod net;
 mod raw;
 mod secret;
 mod units;
+mod unknown;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -85,9 +87,9 @@ pub fn from_str(text: &str, source: Option<&Path>, env: &dyn Env) -> Result<Conf
         Some(dir) => dir.to_path_buf(),
         None => cwd,
     };
-    let raw: raw::RawConfig =
-        toml::from_str(text).map_err(|err| ConfigErrors::from_toml(&file, text, &err))?;
+    let (raw, unknown_keys) = unknown::parse(&file, text)?;
     let mut ctx = validate::Ctx::new(file, base, env);
+    ctx.extend_errors(unknown_keys);
     let config = validate::config(raw, source, &mut ctx);
     let (mut config, warnings) = ctx.finish(config)?;
     config.warnings = warnings;

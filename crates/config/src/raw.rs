@@ -1,6 +1,7 @@
 //! Stage 1: serde structs mirroring `portcullis.toml` exactly.
 //!
-//! Every table denies unknown keys. Values are kept as written (durations, sizes and secrets as
+//! Unknown keys are accepted here and collected by `crate::unknown` (via `serde_ignored`), so
+//! they are reported as errors together with stage 2's. Values are kept as written (durations, sizes and secrets as
 //! text, most keys optional) so stage 2 (`crate::validate`) can check them all and report every
 //! problem at once, with its key path.
 
@@ -11,7 +12,6 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<RawListen>,
     pub storage: Option<RawStorage>,
@@ -28,7 +28,6 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawListen {
     pub addr: Option<String>,
     pub allowed_origins: Option<Vec<String>>,
@@ -37,7 +36,6 @@ pub struct RawListen {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTls {
     pub cert: Option<String>,
     pub key: Option<String>,
@@ -46,13 +44,11 @@ pub struct RawTls {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_request_bytes: Option<RawSize>,
     pub max_response_bytes: Option<RawSize>,
@@ -63,13 +59,11 @@ pub struct RawLimits {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawFederation {
     pub separator: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRateLimit {
     pub backend: Option<String>,
     pub default: Option<String>,
@@ -77,7 +71,6 @@ pub struct RawRateLimit {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRateRule {
     pub principal: Option<String>,
     pub tool: Option<String>,
@@ -85,7 +78,6 @@ pub struct RawRateRule {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAuth {
     pub api_keys: Option<bool>,
     pub dangerous_allow_anonymous: Option<bool>,
@@ -95,7 +87,6 @@ pub struct RawAuth {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawJwt {
     pub issuer: Option<String>,
     pub jwks_url: Option<String>,
@@ -103,7 +94,6 @@ pub struct RawJwt {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawIntrospection {
     pub url: Option<String>,
     pub client_id: Option<String>,
@@ -111,20 +101,17 @@ pub struct RawIntrospection {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawMtls {
     pub principal_from: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAuthz {
     pub policies: Option<Vec<String>>,
     pub roles_claim: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub name: Option<String>,
     pub prefix: Option<String>,
@@ -140,13 +127,11 @@ pub struct RawUpstream {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawUpstreamAuth {
     pub bearer: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSandbox {
     pub fs_read: Option<Vec<String>>,
     pub fs_write: Option<Vec<String>>,
@@ -160,7 +145,6 @@ pub struct RawSandbox {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTool {
     pub name: Option<String>,
     pub read_only: Option<bool>,
@@ -169,7 +153,6 @@ pub struct RawTool {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawArgRule {
     pub within: Option<Vec<String>>,
     pub allow_hosts: Option<Vec<String>>,
@@ -182,7 +165,6 @@ pub struct RawArgRule {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawGuard {
     pub redact: Option<Vec<String>>,
     pub redact_pattern: Option<Vec<RawRedactPattern>>,
@@ -191,14 +173,12 @@ pub struct RawGuard {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRedactPattern {
     pub name: Option<String>,
     pub pattern: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAudit {
     pub signing_key: Option<String>,
     pub encryption_key: Option<String>,
@@ -210,7 +190,6 @@ pub struct RawAudit {
 
 /// `[[audit.sink]]` and `[[anomaly.alert]]`: `kind` decides which other keys apply.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSink {
     pub kind: Option<String>,
     pub path: Option<String>,
@@ -221,14 +200,12 @@ pub struct RawSink {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawApproval {
     pub timeout: Option<String>,
     pub approvers_role: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAnomaly {
     pub enabled: Option<bool>,
     pub alert: Option<Vec<RawSink>>,

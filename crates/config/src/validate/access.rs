@@ -10,7 +10,7 @@ use crate::model::{
 use crate::raw::{RawAuth, RawAuthz, RawIntrospection, RawJwt, RawMtls, RawRateLimit};
 use crate::units;
 
-const NO_POLICIES: &str = "no [authz] policies: every call will be denied";
+const NO_POLICIES: &str = "no [authz] policies: calls are not checked against any policy";
 
 pub(super) fn rate_limit(raw: RawRateLimit, ctx: &mut Ctx<'_>) -> RateLimit {
     let backend = match raw.backend.as_deref() {

@@ -53,6 +53,11 @@ impl<'a> Ctx<'a> {
         });
     }
 
+    /// Errors found before validation (unknown keys), reported first.
+    pub fn extend_errors(&mut self, errors: Vec<ConfigError>) {
+        self.errors.extend(errors);
+    }
+
     pub fn warn(&mut self, message: impl Into<String>) {
         self.warnings.push(message.into());
     }

@@ -12,7 +12,7 @@ const ROWS: &[(&str, &[&str])] = &[
     (
         "[listen]\nadr = \"127.0.0.1:1\"",
         &[
-            "F:2:1: unknown field `adr`, expected one of `addr`, `allowed_origins`, `tls`, `max_connections`",
+            "F:2:1: unknown key `adr` (expected one of: addr, allowed_origins, tls, max_connections)",
         ],
     ),
     (
@@ -26,13 +26,13 @@ const ROWS: &[(&str, &[&str])] = &[
     (
         "[[upstream]]\nname = \"fs\"\ncommand = [\"a\"]\nbogus = 1",
         &[
-            "F:4:1: unknown field `bogus`, expected one of `name`, `prefix`, `command`, `env`, `cwd`, `sandbox`, `url`, `auth`, `headers`, `dangerous_allow_plain_http`, `tool`",
+            "F:4:1: unknown key `bogus` (expected one of: name, prefix, command, env, cwd, sandbox, url, auth, headers, dangerous_allow_plain_http, tool)",
         ],
     ),
     (
         "[[upstream]]\nname = \"fs\"\ncommand = [\"a\"]\n[[upstream.tool]]\nname = \"t\"\nargs.p = { withn = [\"/x\"] }",
         &[
-            "F:6:12: unknown field `withn`, expected one of `within`, `allow_hosts`, `deny_private`, `min`, `max`, `pattern`, `enum`, `max_length`",
+            "F:6:12: unknown key `withn` (expected one of: within, allow_hosts, deny_private, min, max, pattern, enum, max_length)",
         ],
     ),
     (
@@ -293,4 +293,19 @@ fn invalid_snippets() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Unknown keys no longer stop parsing: they are reported with every validation error.
+#[test]
+fn unknown_key_reported_with_bad_value() {
+    let got = error_lines(
+        "[listen]\naddr = \"127.0.0.1:8080\"\nbogus_listen_key = 1\n\n[limits]\nmax_request_bytes = \"lots\"\n",
+    );
+    assert_eq!(
+        got,
+        [
+            "F:3:1: unknown key `bogus_listen_key` (expected one of: addr, allowed_origins, tls, max_connections)",
+            "F: limits.max_request_bytes: invalid size \"lots\": expected a number of bytes, optionally followed by KiB, MiB, GiB, TiB, KB, MB, GB or TB",
+        ]
+    );
 }

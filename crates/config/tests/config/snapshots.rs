@@ -39,6 +39,21 @@ fn unknown_nested_key() {
 }
 
 #[test]
+fn unknown_key_and_bad_value() {
+    snapshot!(
+        "unknown_key_and_bad_value",
+        r#"
+[listen]
+addr = "127.0.0.1:8080"
+bogus_listen_key = 1
+
+[limits]
+max_request_bytes = "lots"
+"#
+    );
+}
+
+#[test]
 fn every_section_wrong() {
     snapshot!(
         "every_section_wrong",
