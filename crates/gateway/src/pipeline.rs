@@ -13,7 +13,7 @@
 //! ```
 //!
 //! Later stages (rate limit, authorization policy, argument guard, approval, audit) plug in at
-//! the marked points of [`routed`] and [`handle`].
+//! the marked points of `routed` and `handle`.
 
 use std::sync::Arc;
 

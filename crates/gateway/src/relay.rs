@@ -48,21 +48,8 @@ impl Target {
             Method::PromptsGet => (Kind::Prompt, "name"),
             _ => (Kind::Resource, "uri"),
         };
-        let exposed = obj
-            .get_str(field)
-            .ok_or_else(|| GatewayError::InvalidParams(format!("{field} must be a string")))?;
-        let (upstream, inner) = gw.federation.route(kind, &exposed)?;
-        obj.set(field, &inner)
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
-        let params = obj
-            .to_raw()
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
-        Ok(Target {
-            upstream,
-            exposed,
-            inner,
-            params: Some(params),
-        })
+        let (upstream, exposed, inner) = rename(gw, &mut obj, kind, field, "")?;
+        Self::finish(obj, upstream, exposed, inner)
     }
 
     fn resolve_completion(gw: &Gateway, mut obj: RawObject) -> Result<Target, GatewayError> {
@@ -80,17 +67,18 @@ impl Target {
                 ));
             }
         };
-        let exposed = r
-            .get_str(field)
-            .ok_or_else(|| GatewayError::InvalidParams(format!("ref.{field} must be a string")))?;
-        let (upstream, inner) = gw.federation.route(kind, &exposed)?;
-        r.set(field, &inner)
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
-        obj.set("ref", &r)
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
-        let params = obj
-            .to_raw()
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let (upstream, exposed, inner) = rename(gw, &mut r, kind, field, "ref.")?;
+        obj.set("ref", &r).map_err(internal)?;
+        Self::finish(obj, upstream, exposed, inner)
+    }
+
+    fn finish(
+        obj: RawObject,
+        upstream: usize,
+        exposed: String,
+        inner: String,
+    ) -> Result<Target, GatewayError> {
+        let params = obj.to_raw().map_err(internal)?;
         Ok(Target {
             upstream,
             exposed,
@@ -98,6 +86,26 @@ impl Target {
             params: Some(params),
         })
     }
+}
+
+fn internal(e: serde_json::Error) -> GatewayError {
+    GatewayError::Internal(e.to_string())
+}
+
+/// Routes the exposed name in `obj[field]` and replaces it with the upstream's own name.
+fn rename(
+    gw: &Gateway,
+    obj: &mut RawObject,
+    kind: Kind,
+    field: &str,
+    path: &str,
+) -> Result<(usize, String, String), GatewayError> {
+    let exposed = obj
+        .get_str(field)
+        .ok_or_else(|| GatewayError::InvalidParams(format!("{path}{field} must be a string")))?;
+    let (upstream, inner) = gw.federation.route(kind, &exposed)?;
+    obj.set(field, &inner).map_err(internal)?;
+    Ok((upstream, exposed, inner))
 }
 
 /// Maps a transport failure to the gateway's error, keeping the detail for the operator.

@@ -3,7 +3,7 @@
 //! A producer (the task running an upstream call) appends JSON-RPC messages; readers turn them
 //! into the HTTP reply. For a 2025-era session every event has an id (`<stream>-<seq>`) and the
 //! log is kept a while after it ends, so a client that lost its connection can resume with
-//! `Last-Event-ID`. Bounded: the oldest events are dropped past [`MAX_EVENTS`].
+//! `Last-Event-ID`. Bounded: the oldest events are dropped past `MAX_EVENTS`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -230,24 +230,8 @@ impl Shared {
         version: &str,
         name: Option<&str>,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let mut rb = self
-            .client
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json")
-            .header(mcp_headers::PROTOCOL_VERSION, version)
-            .header(mcp_headers::METHOD, req.method.as_str())
-            .body(req.to_bytes());
-        if let Some(n) = name {
-            rb = rb.header(mcp_headers::NAME, encode_value(n));
-        }
-        if let Some(s) = session_id {
-            rb = rb.header(mcp_headers::SESSION_ID, s);
-        }
-        rb.send()
+        self.post_bytes(req.to_bytes(), Some(&req.method), version, session_id, name)
             .await
-            .map_err(|e| UpstreamError::Connect(without_url(&e)))
     }
 
     async fn send_bytes(
@@ -257,23 +241,38 @@ impl Shared {
         method: &str,
         name: Option<&str>,
     ) -> Result<reqwest::Response, UpstreamError> {
+        let method = (!method.is_empty()).then_some(method);
+        let version = session.identity.protocol_version.as_str();
+        self.post_bytes(bytes, method, version, session.id.as_deref(), name)
+            .await
+    }
+
+    /// One POST to the MCP endpoint with the transport's headers; `method` is absent for the
+    /// responses the gateway sends back to server requests.
+    async fn post_bytes(
+        &self,
+        bytes: Vec<u8>,
+        method: Option<&str>,
+        version: &str,
+        session_id: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let mut rb = self
             .client
             .post(&self.url)
             .headers(self.headers.clone())
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
-            .header(
-                mcp_headers::PROTOCOL_VERSION,
-                session.identity.protocol_version.as_str(),
-            )
-            .header(mcp_headers::METHOD, method)
+            .header(mcp_headers::PROTOCOL_VERSION, version)
             .body(bytes);
+        if let Some(m) = method {
+            rb = rb.header(mcp_headers::METHOD, m);
+        }
         if let Some(n) = name {
             rb = rb.header(mcp_headers::NAME, encode_value(n));
         }
-        if let Some(s) = &session.id {
-            rb = rb.header(mcp_headers::SESSION_ID, s.as_str());
+        if let Some(s) = session_id {
+            rb = rb.header(mcp_headers::SESSION_ID, s);
         }
         rb.send()
             .await
@@ -511,14 +510,7 @@ impl Drop for CancelGuard {
         if !self.armed || self.session.identity.era == Era::Modern {
             return;
         }
-        let params = format!(
-            r#"{{"requestId":{},"reason":"cancelled by the gateway"}}"#,
-            self.id
-        );
-        let n = Notification {
-            method: "notifications/cancelled".into(),
-            params: RawValue::from_string(params).ok(),
-        };
+        let n = meta::cancelled(self.id);
         let shared = Arc::clone(&self.shared);
         let session = self.session.clone();
         tokio::spawn(async move {

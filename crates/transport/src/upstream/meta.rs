@@ -103,6 +103,15 @@ pub(crate) fn restore_token(
     obj.to_raw().ok().or(Some(p))
 }
 
+/// The `notifications/cancelled` the gateway sends when it stops waiting for request `id`.
+pub(crate) fn cancelled(id: i64) -> portcullis_mcp::Notification {
+    let params = format!(r#"{{"requestId":{id},"reason":"cancelled by the gateway"}}"#);
+    portcullis_mcp::Notification {
+        method: "notifications/cancelled".into(),
+        params: RawValue::from_string(params).ok(),
+    }
+}
+
 /// Extracts the value of `key` in a string-valued params field (e.g. `name`, `uri`).
 pub(crate) fn params_str(params: Option<&RawValue>, key: &str) -> Option<String> {
     RawObject::from_raw(params?).ok()?.get_str(key)

@@ -243,14 +243,7 @@ impl Drop for CancelGuard<'_> {
             return;
         }
         self.peer.lock().remove(&self.id);
-        let params = format!(
-            r#"{{"requestId":{},"reason":"cancelled by the gateway"}}"#,
-            self.id
-        );
-        let n = Notification {
-            method: "notifications/cancelled".into(),
-            params: RawValue::from_string(params).ok(),
-        };
+        let n = meta::cancelled(self.id);
         let _ = self.peer.writer.try_send(n.to_bytes());
     }
 }
