@@ -221,15 +221,13 @@ fn routed(
     // [authorization policy plugs in here; until then every authenticated call is permitted]
     let call = Authorized::assert(target, &who);
     // [argument validation and approval gate plug in here]
-    let (log, cancel) = match &era {
-        EraCtx::Legacy(s) => (s.open_stream(), None),
-        _ => (EventLog::new(0, false), None::<DropGuard>),
+    // A 2025-era stream is resumable and outlives its connection; a 2026-era call is cancelled
+    // when its reply is dropped (closing the stream is the cancellation signal).
+    let (log, token) = match &era {
+        EraCtx::Legacy(s) => (s.open_stream(), s.begin_call(&id)),
+        _ => (EventLog::new(0, false), gw.shutdown.child_token()),
     };
-    let token = match &era {
-        EraCtx::Legacy(s) => s.begin_call(&id),
-        _ => gw.shutdown.child_token(),
-    };
-    let cancel = cancel.or_else(|| era.is_modern().then(|| token.clone().drop_guard()));
+    let cancel = era.is_modern().then(|| token.clone().drop_guard());
     let gw2 = Arc::clone(gw);
     let log2 = Arc::clone(&log);
     tokio::spawn(async move {
