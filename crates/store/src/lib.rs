@@ -1,0 +1,222 @@
+//! The gateway's durable store: SQLite by default, PostgreSQL for several replicas, through one
+//! code path (`sqlx::Any`).
+//!
+//! This crate owns the connection pool, the dialect differences and the migration runner. Each
+//! component (API keys, audit records, tool pins, approvals) owns its own tables: it passes its
+//! [`Migration`]s to [`Store::migrate`] under its own component name and writes its own SQL.
+//!
+//! SQL written against a [`Store`] uses `$1, $2, …` placeholders (both backends accept them),
+//! `BIGINT`/`TEXT` columns, and [`Dialect`] for the few spots where the backends differ
+//! (binary columns, auto-increment keys, upserts). Timestamps are stored as Unix milliseconds.
+
+mod migrate;
+pub mod testing;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use migrate::Migration;
+pub use sqlx;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Column type for raw bytes.
+    pub fn blob(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BLOB",
+            Dialect::Postgres => "BYTEA",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}
+
+/// Why the store could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage url {0:?} is neither sqlite:// nor postgres://")]
+    Scheme(String),
+    #[error("cannot create the directory for {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the {dialect} store: {source}")]
+    Connect {
+        dialect: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("migration {component} v{version} failed: {source}")]
+    Migration {
+        component: String,
+        version: i64,
+        source: sqlx::Error,
+    },
+    #[error("the store has {component} v{found}, newer than this build knows (v{known}); refusing to run an older binary against it")]
+    TooNew {
+        component: String,
+        found: i64,
+        known: i64,
+    },
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// A pool of connections to the configured database.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens `sqlite://PATH` (created when missing, with its directory) or `postgres://…`.
+    /// SQLite runs in WAL mode with `synchronous=FULL`: a committed write survives a crash.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Scheme(url.to_owned()));
+        };
+        let url = match dialect {
+            Dialect::Sqlite => sqlite_url(url)?,
+            Dialect::Postgres => url.to_owned(),
+        };
+        let connect_err = |source| StoreError::Connect {
+            dialect: dialect.name(),
+            source,
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(connect_err)?
+            .log_statements(log::LevelFilter::Trace)
+            .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1));
+        let pool = AnyPoolOptions::new()
+            .max_connections(match dialect {
+                Dialect::Sqlite => 4,
+                Dialect::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(connect_err)?;
+        Ok(Store { pool, dialect })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Cheap liveness check for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.execute("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Applies `component`'s migrations that have not run yet, in version order, each in its
+    /// own transaction. Safe to call from several replicas at once (PostgreSQL advisory lock).
+    pub async fn migrate(
+        &self,
+        component: &str,
+        migrations: &[Migration],
+    ) -> Result<(), StoreError> {
+        migrate::run(self, component, migrations).await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite://PATH` → `sqlite://PATH?mode=rwc`, creating PATH's directory. `sqlite::memory:`
+/// passes through.
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if rest.starts_with(":memory:") {
+        return Ok(url.to_owned());
+    }
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
+    }
+    Ok(format!("sqlite://{path}?{}", params.join("&")))
+}
+
+/// Milliseconds since the Unix epoch, the store's timestamp format.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        assert_eq!(
+            sqlite_url("sqlite://db.sqlite").ok().as_deref(),
+            Some("sqlite://db.sqlite?mode=rwc")
+        );
+        assert_eq!(
+            sqlite_url("sqlite://x.db?mode=ro").ok().as_deref(),
+            Some("sqlite://x.db?mode=ro")
+        );
+        assert_eq!(
+            sqlite_url("sqlite::memory:").ok().as_deref(),
+            Some("sqlite::memory:")
+        );
+    }
+}
