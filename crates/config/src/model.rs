@@ -124,6 +124,20 @@ pub struct Auth {
     pub introspection: Option<Introspection>,
     /// `[auth.mtls]`: take the principal from the client certificate (needs `listen.tls.client_ca`).
     pub mtls: Option<Mtls>,
+    /// `auth.key_pepper`: the server-side secret API keys are HMAC'd with (and the gateway's
+    /// token-signing keys are encrypted with). `None` with SQLite: generated once into a 0600
+    /// file beside the database. Required with PostgreSQL (every replica must agree).
+    pub key_pepper: Option<Secret>,
+    /// `auth.resource`: this gateway's public MCP endpoint URL (RFC 8707 resource / RFC 9728
+    /// `resource`), the audience of the gateway's own tokens. Default: derived from
+    /// `listen.addr` (`http[s]://ADDR/mcp`).
+    pub resource: String,
+    /// `auth.required_scopes`: every OAuth or gateway-minted token must carry all of these
+    /// scopes, else 403 `insufficient_scope`. Not applied to API keys or mTLS alone.
+    pub required_scopes: Vec<String>,
+    /// `auth.max_failures`: failed authentications allowed per client IP in the window; past
+    /// it the address gets 429 until the window has passed (default 20/min).
+    pub max_failures: Rate,
 }
 
 #[derive(Debug, Clone)]

@@ -84,6 +84,10 @@ pub struct RawAuth {
     pub jwt: Option<Vec<RawJwt>>,
     pub introspection: Option<RawIntrospection>,
     pub mtls: Option<RawMtls>,
+    pub key_pepper: Option<String>,
+    pub resource: Option<String>,
+    pub required_scopes: Option<Vec<String>>,
+    pub max_failures: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

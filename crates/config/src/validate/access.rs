@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use super::context::{Ctx, PlainHttp};
 use crate::model::{
-    Auth, Authz, Introspection, JwtIssuer, Listen, Mtls, PrincipalFrom, RateLimit,
-    RateLimitBackend, RateRule, mask_password,
+    Auth, Authz, Introspection, JwtIssuer, Listen, Mtls, PrincipalFrom, Rate, RateLimit,
+    RateLimitBackend, RateRule, Storage, mask_password,
 };
 use crate::raw::{RawAuth, RawAuthz, RawIntrospection, RawJwt, RawMtls, RawRateLimit};
+use crate::secret::Secret;
 use crate::units;
 
 const NO_POLICIES: &str = "no [authz] policies: calls are not checked against any policy";
@@ -68,7 +69,16 @@ fn redis_backend(text: &str, ctx: &mut Ctx<'_>) -> Option<RateLimitBackend> {
     Some(RateLimitBackend::Redis { url })
 }
 
-pub(super) fn auth(raw: RawAuth, listen: &Listen, ctx: &mut Ctx<'_>) -> Auth {
+/// Failed authentications per client IP before it gets 429 (`auth.max_failures`).
+const DEFAULT_MAX_FAILURES: Rate = Rate {
+    count: 20,
+    per: std::time::Duration::from_secs(60),
+};
+
+/// Shortest accepted `auth.key_pepper`, in bytes.
+const MIN_PEPPER_BYTES: usize = 16;
+
+pub(super) fn auth(raw: RawAuth, listen: &Listen, storage: &Storage, ctx: &mut Ctx<'_>) -> Auth {
     let api_keys = raw.api_keys.unwrap_or(false);
     let dangerous_allow_anonymous = raw.dangerous_allow_anonymous.unwrap_or(false);
     let mut jwt = Vec::new();
@@ -97,13 +107,100 @@ pub(super) fn auth(raw: RawAuth, listen: &Listen, ctx: &mut Ctx<'_>) -> Auth {
              [auth.introspection], [auth.mtls]): every request will be refused",
         );
     }
+    let key_pepper = raw.key_pepper.and_then(|text| key_pepper(&text, ctx));
+    let is_postgres = storage.url.starts_with("postgres");
+    if api_keys && key_pepper.is_none() && is_postgres {
+        ctx.error(
+            "auth.key_pepper",
+            "required with a postgres:// storage.url when auth.api_keys = true (every replica \
+             must hash keys with the same pepper); e.g. key_pepper = \"env:PORTCULLIS_KEY_PEPPER\"",
+        );
+    }
+    let oauth = !jwt.is_empty() || introspection.is_some();
+    let resource = resource(raw.resource, listen, oauth, ctx);
+    let required_scopes = required_scopes(raw.required_scopes.unwrap_or_default(), ctx);
+    let max_failures = match raw.max_failures {
+        None => DEFAULT_MAX_FAILURES,
+        Some(text) => units::parse_rate(&text).unwrap_or_else(|reason| {
+            ctx.error("auth.max_failures", reason);
+            DEFAULT_MAX_FAILURES
+        }),
+    };
     Auth {
         api_keys,
         dangerous_allow_anonymous,
         jwt,
         introspection,
         mtls,
+        key_pepper,
+        resource,
+        required_scopes,
+        max_failures,
     }
+}
+
+fn key_pepper(text: &str, ctx: &mut Ctx<'_>) -> Option<Secret> {
+    const KEY: &str = "auth.key_pepper";
+    let secret = ctx.secret(KEY, text, true)?;
+    if secret.expose().len() < MIN_PEPPER_BYTES {
+        // Never echo the value: it is a secret.
+        ctx.error(
+            KEY,
+            format!(
+                "must be at least {MIN_PEPPER_BYTES} bytes (32 random bytes recommended, e.g. \
+                 `openssl rand -hex 32`)"
+            ),
+        );
+        return None;
+    }
+    Some(secret)
+}
+
+/// `auth.resource`, or `http[s]://LISTEN_ADDR/mcp`.
+fn resource(raw: Option<String>, listen: &Listen, oauth: bool, ctx: &mut Ctx<'_>) -> String {
+    const KEY: &str = "auth.resource";
+    let scheme = if listen.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let derived = format!("{scheme}://{}/mcp", listen.addr);
+    let Some(text) = raw else {
+        if oauth && listen.addr.ip().is_unspecified() {
+            ctx.warn(format!(
+                "{KEY} is not set and listen.addr is unspecified: tokens and metadata name \
+                 {derived}, which clients cannot reach; set {KEY} to the public URL"
+            ));
+        }
+        return derived;
+    };
+    if text.contains(['#', '?']) {
+        ctx.error(KEY, "must not contain a query or fragment (RFC 8707)");
+        return derived;
+    }
+    ctx.http_url(KEY, &text, PlainHttp::Refuse(""))
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or(derived)
+}
+
+/// RFC 6749 scope tokens: `%x21 / %x23-5B / %x5D-7E`, at least one character.
+fn required_scopes(raw: Vec<String>, ctx: &mut Ctx<'_>) -> Vec<String> {
+    let mut scopes = Vec::new();
+    for (i, scope) in raw.into_iter().enumerate() {
+        let valid = !scope.is_empty()
+            && scope
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if !valid {
+            ctx.error(
+                &format!("auth.required_scopes[{i}]"),
+                format!("{scope:?} is not a scope token (no spaces, quotes or backslashes)"),
+            );
+        } else if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    scopes
 }
 
 fn jwt_issuer(i: usize, raw: RawJwt, ctx: &mut Ctx<'_>) -> Option<JwtIssuer> {

@@ -30,7 +30,7 @@ pub(crate) fn config(raw: RawConfig, source: Option<PathBuf>, ctx: &mut Ctx<'_>)
     let limits = limits(raw.limits.unwrap_or_default(), ctx);
     let federation = federation(raw.federation.unwrap_or_default(), ctx);
     let rate_limit = access::rate_limit(raw.rate_limit.unwrap_or_default(), ctx);
-    let auth = access::auth(raw.auth.unwrap_or_default(), &listen, ctx);
+    let auth = access::auth(raw.auth.unwrap_or_default(), &listen, &storage, ctx);
     let authz = access::authz(raw.authz, ctx);
     let upstreams = upstream::upstreams(raw.upstream.unwrap_or_default(), &federation, ctx);
     let guard = oversight::guard(raw.guard.unwrap_or_default(), ctx);

@@ -24,6 +24,7 @@ const SECRETS: &[(&str, &str)] = &[
     ("SEARCH_TOKEN", "search-token-5"),
     ("PORTCULLIS_AUDIT_KEY", "audit-key-6"),
     ("SIEM_TOKEN", "siem-token-7"),
+    ("PORTCULLIS_KEY_PEPPER", "key-pepper-8-0123456789abcdef"),
 ];
 
 fn tests_dir() -> PathBuf {
@@ -78,6 +79,10 @@ fn full_example_fields() {
         SECRETS[2].1
     );
     assert_eq!(c.auth.mtls.unwrap().principal_from, PrincipalFrom::SanUri);
+    assert_eq!(c.auth.key_pepper.as_ref().unwrap().expose(), SECRETS[7].1);
+    assert_eq!(c.auth.resource, "https://gw.example/mcp");
+    assert_eq!(c.auth.required_scopes, ["mcp"]);
+    assert_eq!(c.auth.max_failures.count, 20);
     assert_eq!(c.authz.policies, [dir.join("fixtures/policies/*.cedar")]);
 
     let [fs, search, weather] = &c.upstreams[..] else {

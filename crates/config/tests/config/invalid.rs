@@ -241,6 +241,23 @@ const ROWS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "[storage]\nurl = \"postgres://db/p\"\n[auth]\napi_keys = true\nresource = \"https://gw.example/mcp#x\"\nrequired_scopes = [\"mcp\", \"two words\", \"\"]\nmax_failures = \"lots\"",
+        &[
+            "F: auth.key_pepper: required with a postgres:// storage.url when auth.api_keys = true (every replica must hash keys with the same pepper); e.g. key_pepper = \"env:PORTCULLIS_KEY_PEPPER\"",
+            "F: auth.resource: must not contain a query or fragment (RFC 8707)",
+            "F: auth.required_scopes[1]: \"two words\" is not a scope token (no spaces, quotes or backslashes)",
+            "F: auth.required_scopes[2]: \"\" is not a scope token (no spaces, quotes or backslashes)",
+            "F: auth.max_failures: invalid rate \"lots\": expected COUNT/UNIT with UNIT one of s, min, h or d (e.g. \"10/min\")",
+        ],
+    ),
+    (
+        "[auth]\nkey_pepper = \"env:SEARCH_TOKEN\"\nresource = \"http://gw.example/mcp\"",
+        &[
+            "F: auth.key_pepper: must be at least 16 bytes (32 random bytes recommended, e.g. `openssl rand -hex 32`)",
+            "F: auth.resource: plain http to non-loopback host \"gw.example\" is not allowed; use https",
+        ],
+    ),
+    (
         "[authz]\npolicies = [\"policies/base.cedar\", \"\"]\nroles_claim = \"\"",
         &[
             "F: authz.policies[0]: policy file /cfg/policies/base.cedar not found",

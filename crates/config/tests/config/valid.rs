@@ -316,6 +316,32 @@ const ROWS: &[(&str, Check)] = &[
             );
         },
     ),
+    ("[listen]\naddr = \"127.0.0.1:9443\"", |c| {
+        assert_eq!(c.auth.resource, "http://127.0.0.1:9443/mcp");
+        assert!(c.auth.key_pepper.is_none() && c.auth.required_scopes.is_empty());
+        assert_eq!(
+            (c.auth.max_failures.count, c.auth.max_failures.per.as_secs()),
+            (20, 60)
+        );
+    }),
+    (
+        "[auth]\nkey_pepper = \"inline-pepper-0123456789\"\nresource = \"https://gw.example/mcp/\"\n\
+         required_scopes = [\"mcp\", \"mcp\", \"tools:read\"]\nmax_failures = \"5/s\"",
+        |c| {
+            assert_eq!(c.auth.key_pepper.as_ref().unwrap().origin(), "inline");
+            assert_eq!(c.auth.resource, "https://gw.example/mcp");
+            assert_eq!(c.auth.required_scopes, ["mcp", "tools:read"]);
+            assert_eq!(
+                (c.auth.max_failures.count, c.auth.max_failures.per.as_secs()),
+                (5, 1)
+            );
+            assert!(
+                c.warnings
+                    .iter()
+                    .any(|w| w == "inline secret at auth.key_pepper; use env: or file:")
+            );
+        },
+    ),
     (
         "[authz]\npolicies = [\"policies/*.cedar\"]\nroles_claim = \"groups\"",
         |c| {
