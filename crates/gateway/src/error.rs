@@ -15,6 +15,10 @@ pub enum GatewayError {
     BodyTooLarge(u64),
     #[error("origin {0:?} is not allowed")]
     OriginRejected(String),
+    #[error("host {0:?} is not a loopback name (DNS rebinding)")]
+    HostRejected(String),
+    #[error("request _meta invalid: {0}")]
+    MetaInvalid(&'static str),
     #[error("authentication required")]
     Unauthenticated,
     #[error("header mismatch: {0}")]
@@ -29,6 +33,8 @@ pub enum GatewayError {
     TooManySessions,
     #[error("method not found: {0}")]
     MethodNotFound(String),
+    #[error("method {0} does not exist in the 2026-07-28 revision")]
+    RemovedMethod(String),
     #[error("invalid params: {0}")]
     InvalidParams(String),
     #[error("no upstream serves {0:?}")]
@@ -82,6 +88,16 @@ impl GatewayError {
                 ErrorCode::InvalidRequest,
                 "origin not allowed".into(),
             ),
+            E::HostRejected(_) => (
+                S::FORBIDDEN,
+                ErrorCode::InvalidRequest,
+                "host not allowed".into(),
+            ),
+            E::MetaInvalid(why) => (
+                S::BAD_REQUEST,
+                ErrorCode::InvalidParams,
+                format!("Invalid params: {why}"),
+            ),
             E::Unauthenticated => (
                 S::UNAUTHORIZED,
                 ErrorCode::Gateway(codes::UNAUTHENTICATED),
@@ -114,6 +130,11 @@ impl GatewayError {
             ),
             E::MethodNotFound(m) => (
                 S::OK,
+                ErrorCode::MethodNotFound,
+                format!("Method not found: {m}"),
+            ),
+            E::RemovedMethod(m) => (
+                S::NOT_FOUND,
                 ErrorCode::MethodNotFound,
                 format!("Method not found: {m}"),
             ),
@@ -179,12 +200,13 @@ impl GatewayError {
         match self {
             E::Parse(_) => "parse",
             E::BodyTooLarge(_) => "too_large",
-            E::OriginRejected(_) => "origin",
+            E::OriginRejected(_) | E::HostRejected(_) => "origin",
+            E::MetaInvalid(_) => "invalid_params",
             E::Unauthenticated => "unauthenticated",
             E::HeaderMismatch(_) => "header_mismatch",
             E::UnsupportedVersion(_) => "unsupported_version",
             E::SessionRequired | E::UnknownSession | E::TooManySessions => "session",
-            E::MethodNotFound(_) => "method_not_found",
+            E::MethodNotFound(_) | E::RemovedMethod(_) => "method_not_found",
             E::InvalidParams(_) | E::UnknownTarget(_) | E::Collision(_) => "invalid_params",
             E::UpstreamUnavailable { .. } | E::UpstreamFailed { .. } => "upstream_error",
             E::Timeout(_) => "timeout",

@@ -85,17 +85,7 @@ async fn accept(
 }
 
 fn check_origin(gw: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin.to_str().unwrap_or("");
-    if gw.allowed_origins.iter().any(|o| o == origin) {
-        Ok(())
-    } else {
-        Err(GatewayError::OriginRejected(
-            origin.chars().take(200).collect(),
-        ))
-    }
+    gw.origins.check(headers)
 }
 
 async fn read_limited(body: Body, limit: u64) -> Result<Bytes, GatewayError> {
@@ -118,10 +108,17 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<Result<&'a str, 
 
 /// Decides the era of a message: a 2025-era session, a handshake, or a 2026 stateless request.
 fn classify(gw: &Gateway, headers: &HeaderMap, message: &Message) -> Result<EraCtx, GatewayError> {
+    let header_version = header_str(headers, mh::PROTOCOL_VERSION);
+    let header_is_modern = matches!(header_version, Some(Ok(v)) if Revision::parse(v).is_some_and(|r| r.era() == Era::Modern));
     if let Message::Request(r) = message
         && r.method == "initialize"
     {
-        return Ok(EraCtx::Handshake);
+        // A 2026-07-28 client has no handshake: `initialize` is a removed method there.
+        return if header_is_modern {
+            Err(GatewayError::RemovedMethod(r.method.clone()))
+        } else {
+            Ok(EraCtx::Handshake)
+        };
     }
     if let Some(sid) = header_str(headers, mh::SESSION_ID) {
         let sid = sid.map_err(|()| GatewayError::UnknownSession)?;
@@ -137,7 +134,6 @@ fn classify(gw: &Gateway, headers: &HeaderMap, message: &Message) -> Result<EraC
             });
         }
     };
-    let header_version = header_str(headers, mh::PROTOCOL_VERSION);
     let params_obj = params.and_then(|p| RawObject::from_raw(p).ok());
     let meta_obj = params_obj
         .as_ref()
@@ -146,7 +142,22 @@ fn classify(gw: &Gateway, headers: &HeaderMap, message: &Message) -> Result<EraC
     let body_version = meta_obj
         .as_ref()
         .and_then(|m| m.get_str(meta::PROTOCOL_VERSION));
-    let header_is_modern = matches!(header_version, Some(Ok(v)) if Revision::parse(v).is_some_and(|r| r.era() == Era::Modern));
+    if header_is_modern {
+        // Every 2026-07-28 request carries its protocol version and capabilities in `_meta`.
+        let Some(meta_obj) = meta_obj.as_ref() else {
+            return Err(GatewayError::MetaInvalid("params._meta is required"));
+        };
+        if body_version.is_none() {
+            return Err(GatewayError::MetaInvalid(
+                "params._meta is missing io.modelcontextprotocol/protocolVersion",
+            ));
+        }
+        if meta_obj.get(meta::CLIENT_CAPABILITIES).is_none() {
+            return Err(GatewayError::MetaInvalid(
+                "params._meta is missing io.modelcontextprotocol/clientCapabilities",
+            ));
+        }
+    }
     if body_version.is_none() && !header_is_modern {
         return match header_version {
             Some(Ok(v)) if Revision::parse(v).is_none() => {
@@ -189,6 +200,7 @@ fn classify(gw: &Gateway, headers: &HeaderMap, message: &Message) -> Result<EraC
         client: ClientContext {
             capabilities,
             client_info,
+            log_level: None,
         },
         caps,
     })
@@ -215,11 +227,38 @@ async fn render(gw: &Gateway, reply: Reply, modern: bool) -> Response {
                 );
             };
             if first.last {
-                return json_response(StatusCode::OK, first.data);
+                let status = if modern {
+                    modern_error_status(&first.data)
+                } else {
+                    StatusCode::OK
+                };
+                return json_response(status, first.data);
             }
             let body = sse_body(log, 0, cancel);
             sse_response(body)
         }
+    }
+}
+
+/// 2026-07-28 over HTTP: some JSON-RPC errors carry an HTTP status too (a missing client
+/// capability is 400, an unknown method 404), whoever raised them.
+fn modern_error_status(body: &[u8]) -> StatusCode {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        error: Option<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    match serde_json::from_slice::<Envelope>(body) {
+        Ok(Envelope {
+            error: Some(Code { code: -32021 }),
+        }) => StatusCode::BAD_REQUEST,
+        Ok(Envelope {
+            error: Some(Code { code: -32601 }),
+        }) => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
     }
 }
 

@@ -9,6 +9,8 @@ pub mod federation;
 pub mod http;
 pub mod lists;
 pub mod metrics;
+pub mod mrtr;
+pub mod origin;
 pub mod pipeline;
 pub mod proof;
 pub mod relay;
@@ -41,7 +43,7 @@ pub struct Limits {
 /// Everything a request needs, shared by all requests.
 pub struct Gateway {
     pub limits: Limits,
-    pub allowed_origins: Vec<String>,
+    pub origins: origin::OriginPolicy,
     pub authn: Authenticator,
     pub federation: Federation,
     pub sessions: Sessions,
@@ -87,7 +89,10 @@ impl Gateway {
                 max_json_depth: config.limits.max_json_depth,
                 call_timeout: config.limits.call_timeout,
             },
-            allowed_origins: config.listen.allowed_origins.clone(),
+            origins: origin::OriginPolicy::new(
+                config.listen.allowed_origins.clone(),
+                config.listen.addr,
+            ),
             authn: Authenticator::new(&config.auth),
             federation: Federation::new(members),
             sessions: Sessions::new(

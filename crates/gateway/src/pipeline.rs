@@ -55,7 +55,10 @@ impl EraCtx {
     pub fn client(&self) -> ClientContext {
         match self {
             EraCtx::Handshake => ClientContext::default(),
-            EraCtx::Legacy(s) => s.client.clone(),
+            EraCtx::Legacy(s) => ClientContext {
+                log_level: Some(Arc::from(s.log_level())),
+                ..s.client.clone()
+            },
             EraCtx::Modern { client, .. } => client.clone(),
         }
     }
@@ -145,6 +148,7 @@ fn initialize(gw: &Arc<Gateway>, req: Request) -> Reply {
     let client = ClientContext {
         capabilities: params.get("capabilities").map(|c| Arc::from(c.to_owned())),
         client_info: params.get("clientInfo").map(|c| Arc::from(c.to_owned())),
+        log_level: None,
     };
     match gw.sessions.create(revision, client) {
         Ok(session) => {

@@ -18,8 +18,8 @@ use crate::error::GatewayError;
 use crate::federation::Kind;
 use crate::pipeline::EraCtx;
 use crate::proof::Authorized;
-use crate::results;
 use crate::stream::EventLog;
+use crate::{mrtr, results};
 
 /// Where a call goes: the upstream, the name there, and params rewritten for it.
 #[derive(Debug)]
@@ -129,8 +129,10 @@ pub fn upstream_error(name: &str, e: UpstreamError) -> GatewayError {
 }
 
 /// An upstream's JSON-RPC error, as the client sees it: the code is kept, the text is not
-/// (upstream text may carry paths and internals); the operator's log has the original.
-pub fn public_upstream_error(upstream: &str, e: &ErrorObject) -> ErrorObject {
+/// (upstream text may carry paths and internals); the operator's log has the original. Data
+/// the spec defines for a code is kept: the capabilities a client lacks (-32021), the supported
+/// versions (-32022), and the missing resource's URI as the client named it (-32002).
+pub fn public_upstream_error(upstream: &str, exposed: &str, e: &ErrorObject) -> ErrorObject {
     tracing::info!(upstream, code = e.code, message = %e.message, "upstream returned an error");
     let message = match e.code {
         -32700 => "Parse error",
@@ -147,8 +149,12 @@ pub fn public_upstream_error(upstream: &str, e: &ErrorObject) -> ErrorObject {
         message: message.to_owned(),
         data: None,
     };
-    if matches!(e.code, -32021 | -32022) {
-        out.data = e.data.clone();
+    match e.code {
+        -32021 | -32022 => out.data = e.data.clone(),
+        -32002 => {
+            out.data = serde_json::value::to_raw_value(&serde_json::json!({ "uri": exposed })).ok();
+        }
+        _ => {}
     }
     out
 }
@@ -226,17 +232,20 @@ pub async fn run(
         cancel,
     };
     let (etx, mut erx) = mpsc::channel(64);
-    let upstream_call = Call {
-        method: req.method.clone(),
-        params: target.params,
-        client: era.client(),
-        events: Some(etx),
+    let client = era.client();
+    let send = |params: Option<Box<RawValue>>| {
+        member.upstream.call(Call {
+            method: req.method.clone(),
+            params,
+            client: client.clone(),
+            events: Some(etx.clone()),
+        })
     };
-    let fut = member.upstream.call(upstream_call);
-    tokio::pin!(fut);
+    let mut fut = send(target.params.clone());
     let deadline = tokio::time::sleep(gw.limits.call_timeout);
     tokio::pin!(deadline);
     let mut rounds = 0u32;
+    let mut input_rounds = 0u32;
     let result = loop {
         tokio::select! {
             biased;
@@ -247,7 +256,31 @@ pub async fn run(
                 end_call(&era, &current.id);
                 return;
             }
-            r = &mut fut => break r.map_err(|e| upstream_error(&member.name, e)),
+            r = &mut fut => {
+                // A 2026-era upstream asking a 2025-era client for input: ask, then retry.
+                let (Ok(Outcome::Result(raw)), EraCtx::Legacy(session)) = (&r, &era) else {
+                    break r.map_err(|e| upstream_error(&member.name, e));
+                };
+                let Some(asked) = mrtr::input_required(raw) else {
+                    break r.map_err(|e| upstream_error(&member.name, e));
+                };
+                input_rounds += 1;
+                if input_rounds > mrtr::MAX_ROUNDS {
+                    break Err(GatewayError::UpstreamFailed {
+                        upstream: member.name.clone(),
+                        detail: format!("asked for input more than {} times", mrtr::MAX_ROUNDS),
+                    });
+                }
+                let answered = tokio::select! {
+                    a = mrtr::ask_legacy(session, &current.log, &member.name, target.params.as_deref(), &asked) => a,
+                    () = current.cancel.cancelled() => continue,
+                    () = &mut deadline => break Err(GatewayError::Timeout(member.name.clone())),
+                };
+                match answered {
+                    Ok(params) => fut = send(Some(params)),
+                    Err(e) => break Err(e),
+                }
+            }
             Some(ev) = erx.recv() => match ev {
                 Event::Request(sr) if era_wants_input_required(&era, &sr.method) => {
                     rounds += 1;
@@ -274,7 +307,10 @@ pub async fn run(
             (Response::result(id, r), "allow")
         }
         Ok(Outcome::Error(e)) => (
-            Response::error(Some(id), public_upstream_error(&member.name, &e)),
+            Response::error(
+                Some(id),
+                public_upstream_error(&member.name, &target.exposed, &e),
+            ),
             "allow",
         ),
         Err(err) => {

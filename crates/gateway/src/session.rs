@@ -161,6 +161,14 @@ impl Session {
         *lock(&self.log_level) = Some(level);
     }
 
+    /// The level set by `logging/setLevel`; before one, everything (`debug`): the 2025 revisions
+    /// leave it to the server, and the client may still filter.
+    pub fn log_level(&self) -> String {
+        lock(&self.log_level)
+            .clone()
+            .unwrap_or_else(|| "debug".to_owned())
+    }
+
     /// Whether a `notifications/message` at `level` should reach this client.
     pub fn wants_log(&self, level: &str) -> bool {
         let Some(min) = lock(&self.log_level).clone() else {

@@ -67,6 +67,11 @@ pub(crate) fn prepare(
                 .unwrap_or_else(empty_object);
             m.set_raw(meta::CLIENT_CAPABILITIES, caps);
         }
+        if let Some(level) = client.log_level.as_deref()
+            && !m.contains(meta::LOG_LEVEL)
+        {
+            m.set(meta::LOG_LEVEL, level)?;
+        }
         if !m.contains(meta::CLIENT_INFO) {
             let info = client
                 .client_info

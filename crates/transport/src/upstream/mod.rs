@@ -29,6 +29,9 @@ pub use stdio::StdioUpstream;
 pub struct ClientContext {
     pub capabilities: Option<Arc<RawValue>>,
     pub client_info: Option<Arc<RawValue>>,
+    /// The least severe log level the client wants (`logging/setLevel` of a 2025-era session);
+    /// sent to a 2026-era upstream as `_meta` logLevel when the request carries none.
+    pub log_level: Option<Arc<str>>,
 }
 
 /// One request to an upstream. `params` are already rewritten for the upstream (names without
