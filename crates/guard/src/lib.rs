@@ -6,5 +6,7 @@
 //! the check is I/O by nature: path rules read the filesystem to follow symlinks, URL rules may
 //! resolve DNS names ([`rules::check_resolved`]), and [`pins::PinStore`] writes the store.
 
+pub mod pins;
 pub mod rules;
+pub mod schema;
 pub mod unicode;
