@@ -1,0 +1,251 @@
+//! A [`Request`] as Cedar sees it: principal, action and resource entities plus the context.
+//! This is the per-decision cost, so it builds only what policies can read: the principal (with
+//! its roles as parents) and the target (with its upstream as parent). Role and upstream
+//! entities carry no attributes and need not be in the store for `in` to work.
+
+use std::collections::{HashMap, HashSet};
+
+use cedar_policy::{Context, Entities, Entity, EntityUid, RestrictedExpression};
+
+use crate::args;
+use crate::model::{Action, Request, Subject, SubjectKind, Target};
+use crate::schema::Names;
+
+/// Whether `context.args` holds the call's arguments or is left unknown (list visibility).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Args<'a> {
+    Known(Option<&'a serde_json::Value>),
+    Unknown,
+}
+
+/// The principal's entity, reusable across the targets of one list page.
+pub(crate) struct PreparedSubject {
+    uid: EntityUid,
+    entity: Entity,
+}
+
+pub(crate) fn subject(names: &Names, s: &Subject) -> Result<PreparedSubject, String> {
+    let ty = match s.kind {
+        SubjectKind::User => &names.user,
+        SubjectKind::Service => &names.service,
+    };
+    let uid = Names::uid(ty, &s.id);
+    let mut attrs = HashMap::from([
+        (
+            "id".to_owned(),
+            RestrictedExpression::new_string(s.id.clone()),
+        ),
+        (
+            "auth_method".to_owned(),
+            RestrictedExpression::new_string(s.auth_method.clone()),
+        ),
+        ("scopes".to_owned(), strings(&s.scopes)),
+    ]);
+    if let Some(ip) = s.client_ip {
+        attrs.insert(
+            "client_ip".to_owned(),
+            RestrictedExpression::new_ip(ip.to_string()),
+        );
+    }
+    let parents: HashSet<EntityUid> = s.roles.iter().map(|r| Names::uid(&names.role, r)).collect();
+    let entity = Entity::new(uid.clone(), attrs, parents).map_err(|e| format!("principal: {e}"))?;
+    Ok(PreparedSubject { uid, entity })
+}
+
+/// The Cedar request and entity store for `req` (principal prepared by [`subject`]).
+pub(crate) fn request(
+    names: &Names,
+    who: &PreparedSubject,
+    req: &Request<'_>,
+    args_mode: Args<'_>,
+) -> Result<(cedar_policy::Request, Entities), String> {
+    let action = names
+        .action(req.action)
+        .ok_or_else(|| format!("action {} is not in the schema", req.action))?
+        .clone();
+    check_fits(req.action, req.target)?;
+    let (resource, entity) = target(names, req.target)?;
+    let context = context(req, args_mode)?;
+    let request = cedar_policy::Request::new(who.uid.clone(), action, resource, context, None)
+        .map_err(|e| format!("request: {e}"))?;
+    let mut store = vec![who.entity.clone()];
+    store.extend(entity);
+    let entities = Entities::from_entities(store, None).map_err(|e| format!("entities: {e}"))?;
+    Ok((request, entities))
+}
+
+/// Actions apply to one kind of target each (as the schema says); anything else is refused
+/// before Cedar sees it.
+fn check_fits(action: Action, target: &Target) -> Result<(), String> {
+    let fits = match action {
+        Action::CallTool => matches!(target, Target::Tool(_)),
+        Action::ReadResource | Action::Subscribe => matches!(target, Target::Resource { .. }),
+        Action::GetPrompt => matches!(target, Target::Prompt { .. }),
+        Action::Complete => matches!(target, Target::Prompt { .. } | Target::Resource { .. }),
+        Action::ListTools | Action::ListResources | Action::ListPrompts => {
+            matches!(target, Target::Upstream(_))
+        }
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(format!("{action} does not apply to {target:?}"))
+    }
+}
+
+fn target(names: &Names, t: &Target) -> Result<(EntityUid, Option<Entity>), String> {
+    let upstream = |name: &str| HashSet::from([Names::uid(&names.upstream, name)]);
+    let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
+    let (uid, attrs, parents) = match t {
+        Target::Upstream(name) => return Ok((Names::uid(&names.upstream, name), None)),
+        Target::Tool(tool) => (
+            Names::uid(&names.tool, &tool.name),
+            HashMap::from([
+                ("upstream".to_owned(), s(&tool.upstream)),
+                ("name".to_owned(), s(&tool.name)),
+                (
+                    "read_only".to_owned(),
+                    RestrictedExpression::new_bool(tool.read_only),
+                ),
+                (
+                    "destructive".to_owned(),
+                    RestrictedExpression::new_bool(tool.destructive),
+                ),
+                (
+                    "open_world".to_owned(),
+                    RestrictedExpression::new_bool(tool.open_world),
+                ),
+            ]),
+            upstream(&tool.upstream),
+        ),
+        Target::Resource { upstream: up, uri } => (
+            Names::uid(&names.resource, &format!("{up}:{uri}")),
+            HashMap::from([
+                ("upstream".to_owned(), s(up)),
+                ("uri".to_owned(), s(uri)),
+                ("segments".to_owned(), segments_expr(uri)),
+            ]),
+            upstream(up),
+        ),
+        Target::Prompt { upstream: up, name } => (
+            Names::uid(&names.prompt, name),
+            HashMap::from([("upstream".to_owned(), s(up)), ("name".to_owned(), s(name))]),
+            upstream(up),
+        ),
+    };
+    let entity = Entity::new(uid.clone(), attrs, parents).map_err(|e| format!("resource: {e}"))?;
+    Ok((uid, Some(entity)))
+}
+
+fn context(req: &Request<'_>, args_mode: Args<'_>) -> Result<Context, String> {
+    let args = match args_mode {
+        Args::Known(v) => args::args_record(v).map_err(|e| e.to_string())?,
+        Args::Unknown => RestrictedExpression::new_unknown("args"),
+    };
+    let s = req.subject;
+    let mut pairs = vec![
+        ("args".to_owned(), args),
+        (
+            "hour".to_owned(),
+            RestrictedExpression::new_long(i64::from(req.time.hour)),
+        ),
+        (
+            "weekday".to_owned(),
+            RestrictedExpression::new_long(i64::from(req.time.weekday)),
+        ),
+        (
+            "protocol_version".to_owned(),
+            RestrictedExpression::new_string(req.protocol_version.to_owned()),
+        ),
+        (
+            "auth_method".to_owned(),
+            RestrictedExpression::new_string(s.auth_method.clone()),
+        ),
+        ("scopes".to_owned(), strings(&s.scopes)),
+    ];
+    if let Some(ip) = s.client_ip {
+        pairs.push((
+            "client_ip".to_owned(),
+            RestrictedExpression::new_ip(ip.to_string()),
+        ));
+    }
+    Context::from_pairs(pairs).map_err(|e| format!("context: {e}"))
+}
+
+fn strings(values: &[String]) -> RestrictedExpression {
+    RestrictedExpression::new_set(values.iter().cloned().map(RestrictedExpression::new_string))
+}
+
+fn segments_expr(uri: &str) -> RestrictedExpression {
+    RestrictedExpression::new_set(segments(uri).into_iter().filter_map(|(parent, name)| {
+        RestrictedExpression::new_record([
+            (
+                "parent".to_owned(),
+                RestrictedExpression::new_string(parent),
+            ),
+            ("name".to_owned(), RestrictedExpression::new_string(name)),
+        ])
+        .ok()
+    }))
+}
+
+/// The (parent, name) steps of a URI's path, for per-principal rules: each non-empty segment
+/// with everything before it. Query and fragment are ignored. A URI that could step
+/// somewhere else once decoded (`.` or `..` segments, also percent-encoded, encoded `/` or
+/// `\`, or a raw `\`) has no steps at all, so no per-principal rule can match it.
+pub fn segments(uri: &str) -> Vec<(String, String)> {
+    let end = uri.find(['?', '#']).unwrap_or(uri.len());
+    let uri = &uri[..end];
+    let lower = uri.to_ascii_lowercase();
+    if uri.contains('\\') || lower.contains("%2f") || lower.contains("%5c") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (slash, _) in uri.match_indices('/') {
+        let parent = &uri[..=slash];
+        let rest = &uri[slash + 1..];
+        let name = rest.split('/').next().unwrap_or("");
+        let decoded = name.to_ascii_lowercase().replace("%2e", ".");
+        if decoded == "." || decoded == ".." {
+            return Vec::new();
+        }
+        if !name.is_empty() {
+            out.push((parent.to_owned(), name.to_owned()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_table() {
+        let s = |p: &str, n: &str| (p.to_owned(), n.to_owned());
+        assert_eq!(
+            segments("file:///srv/home/alice/notes.txt"),
+            vec![
+                s("file:///", "srv"),
+                s("file:///srv/", "home"),
+                s("file:///srv/home/", "alice"),
+                s("file:///srv/home/alice/", "notes.txt"),
+            ]
+        );
+        assert_eq!(
+            segments("mem://notes/alice?x=/y#/z"),
+            vec![s("mem://", "notes"), s("mem://notes/", "alice")]
+        );
+        for unsafe_uri in [
+            "file:///srv/home/alice/../bob/x",
+            "file:///srv/home/alice/%2e%2E/bob",
+            "file:///srv/home/./alice",
+            "file:///srv/home/alice%2F..%2Fbob",
+            "file:///srv/home/alice\\..\\bob",
+            "file:///srv/home/alice/%5c",
+        ] {
+            assert!(segments(unsafe_uri).is_empty(), "{unsafe_uri}");
+        }
+        assert!(segments("no-slashes").is_empty());
+    }
+}
