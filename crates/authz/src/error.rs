@@ -65,7 +65,8 @@ pub enum PolicyError {
     Schema(String),
 }
 
-/// Every problem found in one load, in file order.
+/// Every problem found in one load: reading and parsing problems in file order, then schema
+/// problems.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct PolicyErrors(pub Vec<PolicyError>);
 
