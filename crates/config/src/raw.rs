@@ -186,6 +186,7 @@ pub struct RawRedactPattern {
 pub struct RawAudit {
     pub signing_key: Option<String>,
     pub encryption_key: Option<String>,
+    pub old_encryption_keys: Option<Vec<String>>,
     pub retention: Option<String>,
     pub checkpoint_records: Option<i64>,
     pub checkpoint_interval: Option<String>,

@@ -45,6 +45,9 @@ pub struct Audit {
     pub signing_key: Option<Secret>,
     /// AES-256-GCM key for arguments and results. `None`: they are stored redacted.
     pub encryption_key: Option<Secret>,
+    /// `old_encryption_keys`: earlier encryption keys, only for decrypting older records
+    /// after a rotation (each record names its key id). Default empty.
+    pub old_encryption_keys: Vec<Secret>,
     /// Records older than this are deleted (after a signed checkpoint). `None`: kept forever.
     pub retention: Option<Duration>,
     /// A checkpoint is signed after this many records (default 1000) …

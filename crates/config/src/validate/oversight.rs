@@ -80,6 +80,13 @@ pub(super) fn audit(raw: RawAudit, ctx: &mut Ctx<'_>) -> Audit {
     let encryption_key = raw
         .encryption_key
         .and_then(|text| ctx.secret("audit.encryption_key", &text, true));
+    let old_encryption_keys = raw
+        .old_encryption_keys
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, text)| ctx.secret(&format!("audit.old_encryption_keys[{i}]"), &text, true))
+        .collect();
     let retention = ctx.duration("audit.retention", raw.retention.as_deref());
     let checkpoint_records = ctx
         .count("audit.checkpoint_records", raw.checkpoint_records, 1)
@@ -94,6 +101,7 @@ pub(super) fn audit(raw: RawAudit, ctx: &mut Ctx<'_>) -> Audit {
     Audit {
         signing_key,
         encryption_key,
+        old_encryption_keys,
         retention,
         checkpoint_records,
         checkpoint_interval,

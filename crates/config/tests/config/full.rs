@@ -25,6 +25,7 @@ const SECRETS: &[(&str, &str)] = &[
     ("PORTCULLIS_AUDIT_KEY", "audit-key-6"),
     ("SIEM_TOKEN", "siem-token-7"),
     ("PORTCULLIS_KEY_PEPPER", "key-pepper-8-0123456789abcdef"),
+    ("PORTCULLIS_AUDIT_OLD_KEY", "audit-old-key-9"),
 ];
 
 fn tests_dir() -> PathBuf {
@@ -140,6 +141,7 @@ fn full_example_fields() {
             .expose()
             .starts_with("placeholder")
     );
+    assert_eq!(c.audit.old_encryption_keys[0].expose(), "audit-old-key-9");
     assert_eq!(c.audit.retention, Some(Duration::from_secs(365 * 86_400)));
     assert_eq!(c.audit.sinks.len(), 4);
     assert!(

@@ -1,0 +1,246 @@
+//! RFC 8785 JSON Canonicalization Scheme (JCS): the bytes that are hashed and signed.
+//!
+//! - Objects: members sorted by their names compared as UTF-16 code units; no whitespace.
+//! - Strings: only `"`, `\` and control characters below U+0020 are escaped (`\b \t \n \f \r`
+//!   short forms, the rest as `\u00xx` in lower case); everything else is written as UTF-8.
+//! - Numbers: the IEEE 754 double nearest the value, written as ECMAScript's
+//!   `Number.prototype.toString` does (`ryu-js`), so `1.0` → `1`, `1e21` → `1e+21`,
+//!   `-0` → `0`. Integers beyond 2^53 lose precision exactly as they would in JavaScript.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The canonical form of `value`.
+pub fn to_string(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(value, &mut out);
+    out
+}
+
+/// Hex SHA-256 of the canonical form of `value`: how arguments and results are digested.
+pub fn digest(value: &Value) -> String {
+    hex::encode(Sha256::digest(to_string(value).as_bytes()))
+}
+
+fn write_value(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => write_number(n, out),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut members: Vec<(Vec<u16>, &String, &Value)> = map
+                .iter()
+                .map(|(k, v)| (k.encode_utf16().collect(), k, v))
+                .collect();
+            members.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (i, (_, k, v)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                write_value(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_number(n: &serde_json::Number, out: &mut String) {
+    // Without serde_json's `arbitrary_precision`, every number has an f64 view; integers are
+    // converted the way JavaScript would read them.
+    let float = n
+        .as_f64()
+        .or_else(|| n.as_i64().map(|i| i as f64))
+        .or_else(|| n.as_u64().map(|u| u as f64))
+        .unwrap_or(0.0);
+    if float == 0.0 {
+        // Both +0 and -0 are written "0".
+        out.push('0');
+        return;
+    }
+    let mut buffer = ryu_js::Buffer::new();
+    out.push_str(buffer.format_finite(float));
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{08}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{0C}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// RFC 8785 Appendix B: IEEE 754 bit patterns and their canonical text (the finite ones).
+    #[test]
+    fn rfc8785_appendix_b_numbers() {
+        let rows: &[(u64, &str)] = &[
+            (0x0000000000000000, "0"),
+            (0x8000000000000000, "0"),
+            (0x0000000000000001, "5e-324"),
+            (0x8000000000000001, "-5e-324"),
+            (0x7fefffffffffffff, "1.7976931348623157e+308"),
+            (0xffefffffffffffff, "-1.7976931348623157e+308"),
+            (0x4340000000000000, "9007199254740992"),
+            (0xc340000000000000, "-9007199254740992"),
+            (0x4430000000000000, "295147905179352830000"),
+            (0x44b52d02c7e14af5, "9.999999999999997e+22"),
+            (0x44b52d02c7e14af6, "1e+23"),
+            (0x44b52d02c7e14af7, "1.0000000000000001e+23"),
+            (0x444b1ae4d6e2ef4e, "999999999999999700000"),
+            (0x444b1ae4d6e2ef4f, "999999999999999900000"),
+            (0x444b1ae4d6e2ef50, "1e+21"),
+            (0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"),
+            (0x3eb0c6f7a0b5ed8d, "0.000001"),
+            (0x41b3de4355555553, "333333333.3333332"),
+            (0x41b3de4355555554, "333333333.33333325"),
+            (0x41b3de4355555555, "333333333.3333333"),
+            (0x41b3de4355555556, "333333333.3333334"),
+            (0x41b3de4355555557, "333333333.33333343"),
+            (0xbecbf647612f3696, "-0.0000033333333333333333"),
+            (0x43143ff3c1cb0959, "1424953923781206.2"),
+        ];
+        for &(bits, expected) in rows {
+            let value = serde_json::Number::from_f64(f64::from_bits(bits))
+                .map(Value::Number)
+                .unwrap();
+            assert_eq!(to_string(&value), expected, "bits {bits:#018x}");
+        }
+    }
+
+    /// RFC 8785 §3.2.2 example ("Sample Input" → "Canonical Output").
+    #[test]
+    fn rfc8785_section_3_2_2_example() {
+        let input = r#"{
+            "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+            "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+            "literals": [null, true, false]
+        }"#;
+        let value: Value = serde_json::from_str(input).unwrap();
+        assert_eq!(
+            to_string(&value),
+            "{\"literals\":[null,true,false],\"numbers\":[333333333.3333333,1e+30,4.5,0.002,1e-27],\
+             \"string\":\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}"
+        );
+    }
+
+    /// RFC 8785 §3.2.3: member names sorted by UTF-16 code units, not by UTF-8 bytes or
+    /// code points (U+1F600 sorts before U+FB33 in UTF-16).
+    #[test]
+    fn rfc8785_section_3_2_3_sorting() {
+        let input = r#"{
+            "\u20ac": "Euro Sign",
+            "\r": "Carriage Return",
+            "\ufb33": "Hebrew Letter Dalet With Dagesh",
+            "1": "One",
+            "\ud83d\ude00": "Emoji: Grinning Face",
+            "\u0080": "Control",
+            "\u00f6": "Latin Small Letter O With Diaeresis"
+        }"#;
+        let value: Value = serde_json::from_str(input).unwrap();
+        let canonical = to_string(&value);
+        let order: Vec<String> = canonical
+            .trim_matches(['{', '}'])
+            .split(',')
+            .map(|member| member.split_once(':').unwrap().1.to_owned())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "\"Carriage Return\"",
+                "\"One\"",
+                "\"Control\"",
+                "\"Latin Small Letter O With Diaeresis\"",
+                "\"Euro Sign\"",
+                "\"Emoji: Grinning Face\"",
+                "\"Hebrew Letter Dalet With Dagesh\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn integers_and_nesting() {
+        let value = json!({"b": [1, -2, 3.0, 1e21], "a": {"z": null, "y": "x\u{1}\u{7f}"}});
+        assert_eq!(
+            to_string(&value),
+            "{\"a\":{\"y\":\"x\\u0001\u{7f}\",\"z\":null},\"b\":[1,-2,3,1e+21]}"
+        );
+        // u64 beyond 2^53 is read the way JavaScript would.
+        assert_eq!(to_string(&json!(u64::MAX)), "18446744073709552000");
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// What the store holds is JSON text: parsing it back must give the same canonical
+        /// form, or a stored record would no longer match its hash.
+        #[test]
+        fn canonical_form_survives_a_text_round_trip(value in json_value()) {
+            let text = serde_json::to_string(&value).unwrap();
+            let back: Value = serde_json::from_str(&text).unwrap();
+            proptest::prop_assert_eq!(to_string(&back), to_string(&value));
+            // The canonical form is itself JSON that parses to an equal canonical form.
+            let canonical: Value = serde_json::from_str(&to_string(&value)).unwrap();
+            proptest::prop_assert_eq!(to_string(&canonical), to_string(&value));
+        }
+    }
+
+    #[test]
+    fn digest_is_over_the_canonical_bytes() {
+        let a = json!({"path": "/tmp/x", "n": 1});
+        let b: Value = serde_json::from_str("{ \"n\" : 1.0, \"path\":\"/tmp/x\" }").unwrap();
+        assert_eq!(digest(&a), digest(&b));
+        assert_eq!(
+            digest(&json!({})),
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! The audit tables and every SQL statement on them (component `audit` in the store).
+//!
+//! - `audit_records`: one row per record, one column per field of DESIGN §3.5 (`policy_ids`,
+//!   `args`, `result` hold JSON text) plus `kid`, the key id of the encrypted fields.
+//! - `audit_checkpoints`: signed checkpoints and retention anchors.
+//! - `audit_head`: a single row (`id = 1`) with the last sequence number and hash, and when the
+//!   last checkpoint was written. Every append locks it first (`UPDATE … SET seq = seq`), which
+//!   serializes writers across processes and replicas on both backends: on PostgreSQL it is a
+//!   row lock held to commit, on SQLite the statement takes the database's write lock before
+//!   anything is read.
+
+use portcullis_store::sqlx::any::AnyRow;
+use portcullis_store::sqlx::{self, AnyConnection, Row};
+use portcullis_store::{Migration, Store};
+
+use crate::checkpoint::{Checkpoint, CheckpointKind};
+use crate::error::AuditError;
+use crate::record::{Decision, Record};
+
+pub(crate) const COMPONENT: &str = "audit";
+
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration::same(
+    1,
+    "CREATE TABLE audit_records (
+        seq BIGINT PRIMARY KEY,
+        ts TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        principal TEXT,
+        auth_method TEXT,
+        client_ip TEXT,
+        upstream TEXT,
+        method TEXT NOT NULL,
+        name TEXT,
+        decision TEXT NOT NULL,
+        reason TEXT,
+        policy_ids TEXT NOT NULL,
+        args_digest TEXT,
+        args TEXT,
+        result_digest TEXT,
+        result TEXT,
+        status BIGINT,
+        latency_ms BIGINT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        kid TEXT
+    );
+    CREATE INDEX audit_records_ts ON audit_records (ts);
+    CREATE TABLE audit_checkpoints (
+        seq BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        PRIMARY KEY (seq, kind)
+    );
+    CREATE TABLE audit_head (
+        id BIGINT PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL,
+        checkpoint_seq BIGINT NOT NULL,
+        checkpoint_ms BIGINT NOT NULL
+    );
+    INSERT INTO audit_head (id, seq, hash, checkpoint_seq, checkpoint_ms)
+        VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0, 0)",
+)];
+
+/// Creates or upgrades the audit tables.
+pub async fn migrate(store: &Store) -> Result<(), AuditError> {
+    store.migrate(COMPONENT, MIGRATIONS).await?;
+    Ok(())
+}
+
+/// The chain head: last sequence number and hash, and the last checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+    pub checkpoint_seq: u64,
+    pub checkpoint_ms: i64,
+}
+
+const RECORD_COLUMNS: &str = "seq, ts, request_id, principal, auth_method, client_ip, upstream, \
+    method, name, decision, reason, policy_ids, args_digest, args, result_digest, result, \
+    status, latency_ms, prev_hash, hash, kid";
+
+/// Takes the writers' lock on the head row and reads it. Call first in a transaction.
+pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<Head, AuditError> {
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    read_head_on(conn).await
+}
+
+pub(crate) async fn read_head_on(conn: &mut AnyConnection) -> Result<Head, AuditError> {
+    let row = sqlx::query(
+        "SELECT seq, hash, checkpoint_seq, checkpoint_ms FROM audit_head WHERE id = 1",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Head {
+        seq: to_u64(row.try_get("seq")?),
+        hash: row.try_get("hash")?,
+        checkpoint_seq: to_u64(row.try_get("checkpoint_seq")?),
+        checkpoint_ms: row.try_get("checkpoint_ms")?,
+    })
+}
+
+/// The chain head as committed.
+pub async fn read_head(store: &Store) -> Result<Head, AuditError> {
+    let mut conn = store.pool().acquire().await?;
+    read_head_on(&mut conn).await
+}
+
+pub(crate) async fn set_head(
+    conn: &mut AnyConnection,
+    seq: u64,
+    hash: &str,
+) -> Result<(), AuditError> {
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(to_i64(seq))
+        .bind(hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_checkpointed(
+    conn: &mut AnyConnection,
+    seq: u64,
+    at_ms: i64,
+) -> Result<(), AuditError> {
+    sqlx::query("UPDATE audit_head SET checkpoint_seq = $1, checkpoint_ms = $2 WHERE id = 1")
+        .bind(to_i64(seq))
+        .bind(at_ms)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_record(
+    conn: &mut AnyConnection,
+    record: &Record,
+) -> Result<(), AuditError> {
+    sqlx::query(
+        "INSERT INTO audit_records (seq, ts, request_id, principal, auth_method, client_ip, \
+         upstream, method, name, decision, reason, policy_ids, args_digest, args, \
+         result_digest, result, status, latency_ms, prev_hash, hash, kid) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21)",
+    )
+    .bind(to_i64(record.seq))
+    .bind(&record.ts)
+    .bind(&record.request_id)
+    .bind(&record.principal)
+    .bind(&record.auth_method)
+    .bind(&record.client_ip)
+    .bind(&record.upstream)
+    .bind(&record.method)
+    .bind(&record.name)
+    .bind(record.decision.as_str())
+    .bind(&record.reason)
+    .bind(json(&record.policy_ids))
+    .bind(&record.args_digest)
+    .bind(record.args.as_ref().map(json))
+    .bind(&record.result_digest)
+    .bind(record.result.as_ref().map(json))
+    .bind(record.status.map(i64::from))
+    .bind(to_i64(record.latency_ms))
+    .bind(&record.prev_hash)
+    .bind(&record.hash)
+    .bind(record.kid())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// JSON text of a column value (vectors of strings and sealed fields always serialize).
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+pub(crate) async fn insert_checkpoint(
+    conn: &mut AnyConnection,
+    checkpoint: &Checkpoint,
+) -> Result<(), AuditError> {
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, kind, hash, ts, key_id, public_key, signature) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq, kind) DO NOTHING",
+    )
+    .bind(to_i64(checkpoint.seq))
+    .bind(checkpoint.kind.as_str())
+    .bind(&checkpoint.hash)
+    .bind(&checkpoint.ts)
+    .bind(&checkpoint.key_id)
+    .bind(&checkpoint.public_key)
+    .bind(&checkpoint.signature)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` records with `seq > after`, in sequence order. The cursor for sinks and
+/// exports: pass the last `seq` seen to get the next page.
+pub async fn records_after(store: &Store, after: u64, limit: u32) -> Result<Vec<Record>, AuditError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {RECORD_COLUMNS} FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2"
+    )))
+    .bind(to_i64(after))
+    .bind(i64::from(limit))
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(record_from_row).collect()
+}
+
+/// Up to `limit` records with `ts >= since` (RFC 3339 UTC, as [`crate::clock::format_ms`]
+/// writes it) and `seq > after`, in sequence order. Page with `after` = the last `seq` seen.
+pub async fn records_since(
+    store: &Store,
+    since: &str,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<Record>, AuditError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {RECORD_COLUMNS} FROM audit_records WHERE ts >= $1 AND seq > $2 \
+         ORDER BY seq LIMIT $3"
+    )))
+    .bind(since)
+    .bind(to_i64(after))
+    .bind(i64::from(limit))
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(record_from_row).collect()
+}
+
+/// The lowest and highest stored sequence numbers (`None` when no record is stored).
+pub async fn seq_range(store: &Store) -> Result<Option<(u64, u64)>, AuditError> {
+    let row = sqlx::query("SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_records")
+        .fetch_one(store.pool())
+        .await?;
+    let lo: Option<i64> = row.try_get("lo")?;
+    let hi: Option<i64> = row.try_get("hi")?;
+    Ok(lo.zip(hi).map(|(lo, hi)| (to_u64(lo), to_u64(hi))))
+}
+
+/// Every checkpoint and anchor, in sequence order.
+pub async fn checkpoints(store: &Store) -> Result<Vec<Checkpoint>, AuditError> {
+    let rows = sqlx::query(
+        "SELECT seq, kind, hash, ts, key_id, public_key, signature FROM audit_checkpoints \
+         ORDER BY seq, kind",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let seq = to_u64(row.try_get("seq")?);
+            let kind: String = row.try_get("kind")?;
+            Ok(Checkpoint {
+                seq,
+                kind: CheckpointKind::parse(&kind).ok_or_else(|| AuditError::Malformed {
+                    seq,
+                    reason: format!("checkpoint kind {kind:?}"),
+                })?,
+                hash: row.try_get("hash")?,
+                ts: row.try_get("ts")?,
+                key_id: row.try_get("key_id")?,
+                public_key: row.try_get("public_key")?,
+                signature: row.try_get("signature")?,
+            })
+        })
+        .collect()
+}
+
+/// The last record with `ts < before`, if any: `(seq, hash)`.
+pub(crate) async fn last_before(
+    store: &Store,
+    before: &str,
+) -> Result<Option<(u64, String)>, AuditError> {
+    let row = sqlx::query(
+        "SELECT seq, hash FROM audit_records WHERE ts < $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(before)
+    .fetch_optional(store.pool())
+    .await?;
+    row.map(|row| Ok((to_u64(row.try_get("seq")?), row.try_get("hash")?)))
+        .transpose()
+}
+
+fn record_from_row(row: &AnyRow) -> Result<Record, AuditError> {
+    let seq = to_u64(row.try_get("seq")?);
+    let malformed = |reason: String| AuditError::Malformed { seq, reason };
+    let decision: String = row.try_get("decision")?;
+    let status: Option<i64> = row.try_get("status")?;
+    Ok(Record {
+        seq,
+        ts: row.try_get("ts")?,
+        request_id: row.try_get("request_id")?,
+        principal: row.try_get("principal")?,
+        auth_method: row.try_get("auth_method")?,
+        client_ip: row.try_get("client_ip")?,
+        upstream: row.try_get("upstream")?,
+        method: row.try_get("method")?,
+        name: row.try_get("name")?,
+        decision: Decision::parse(&decision)
+            .ok_or_else(|| malformed(format!("decision {decision:?}")))?,
+        reason: row.try_get("reason")?,
+        policy_ids: parse_json(seq, "policy_ids", Some(row.try_get("policy_ids")?))?
+            .unwrap_or_default(),
+        args_digest: row.try_get("args_digest")?,
+        args: parse_json(seq, "args", row.try_get("args")?)?,
+        result_digest: row.try_get("result_digest")?,
+        result: parse_json(seq, "result", row.try_get("result")?)?,
+        status: status
+            .map(|s| u16::try_from(s).map_err(|_| malformed(format!("status {s}"))))
+            .transpose()?,
+        latency_ms: to_u64(row.try_get("latency_ms")?),
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    seq: u64,
+    column: &str,
+    text: Option<String>,
+) -> Result<Option<T>, AuditError> {
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| AuditError::Malformed {
+            seq,
+            reason: format!("column {column}: {e}"),
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}

@@ -1,0 +1,330 @@
+//! The writer: one background task that sequences queued drafts, chains and inserts them in one
+//! transaction per batch (group commit), and answers each caller only after that commit.
+//!
+//! The chain head is read and locked inside every batch's transaction (`audit_head`), never
+//! cached, so several writers (replicas on one PostgreSQL, or processes on one SQLite file)
+//! interleave whole batches into one gap-free chain.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_store::sqlx::Acquire;
+use portcullis_store::{Store, now_ms};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::checkpoint::{Checkpoint, CheckpointKind};
+use crate::clock;
+use crate::draft::{FieldPolicy, Redact, SealedDraft};
+use crate::error::AuditError;
+use crate::record::RecordDraft;
+use crate::seal::FieldKeys;
+use crate::signing::CheckpointSigner;
+use crate::table;
+
+/// Most records committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+/// Drafts waiting for the writer before `append` waits for room (back-pressure, never drops).
+pub const QUEUE_CAPACITY: usize = 4096;
+
+/// Where a record landed in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: u64,
+    pub hash: String,
+}
+
+enum Job {
+    Append(SealedDraft, oneshot::Sender<Result<Appended, AuditError>>),
+    /// Answered once every job queued before it is committed; `true` also signs a checkpoint
+    /// of the head if records are unsigned.
+    Flush(bool, oneshot::Sender<Result<(), AuditError>>),
+    Stop(oneshot::Sender<Result<(), AuditError>>),
+}
+
+/// Checkpoint policy and keys the writer task uses.
+pub(crate) struct Chain {
+    pub(crate) store: Store,
+    pub(crate) signer: CheckpointSigner,
+    pub(crate) checkpoint_records: u64,
+    pub(crate) checkpoint_interval: Duration,
+}
+
+/// The audit log of this process. Cheap to clone; every clone feeds the same writer task.
+#[derive(Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Job>,
+    fields: FieldPolicy,
+    committed: watch::Receiver<u64>,
+    pub(crate) chain: Arc<Chain>,
+    pub(crate) retention: Option<Duration>,
+    task: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("store", &self.chain.store)
+            .field("signer", &self.chain.signer)
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// Migrates the audit tables, loads the keys and starts the writer task (needs a Tokio
+    /// runtime). `key_dir` is where a generated signing key lives when `[audit] signing_key`
+    /// is unset (see [`crate::key_dir`]).
+    pub async fn open(
+        store: Store,
+        config: &portcullis_config::Audit,
+        key_dir: &Path,
+    ) -> Result<AuditLog, AuditError> {
+        let keys = FieldKeys::from_config(config)?;
+        let signer = CheckpointSigner::load(config, store.dialect(), key_dir)?;
+        table::migrate(&store).await?;
+        let head = table::read_head(&store).await?;
+        let chain = Arc::new(Chain {
+            store,
+            signer,
+            checkpoint_records: config.checkpoint_records.max(1),
+            checkpoint_interval: config.checkpoint_interval.max(Duration::from_millis(10)),
+        });
+        let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+        let (committed_tx, committed) = watch::channel(head.seq);
+        let task = tokio::spawn(run(Arc::clone(&chain), jobs, committed_tx));
+        tracing::info!(
+            head = head.seq,
+            signing_key = chain.signer.id(),
+            encrypted = keys.current().is_some(),
+            "audit log open"
+        );
+        Ok(AuditLog {
+            queue,
+            fields: FieldPolicy {
+                keys,
+                redactor: None,
+            },
+            committed,
+            chain,
+            retention: config.retention,
+            task: Arc::new(std::sync::Mutex::new(Some(task))),
+        })
+    }
+
+    /// Redacts `args` and `result` before storing them when no encryption key is configured
+    /// (without a redactor only their digests are kept).
+    pub fn with_redactor(mut self, redactor: Arc<dyn Redact>) -> AuditLog {
+        self.fields.redactor = Some(redactor);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.chain.store
+    }
+
+    /// The id and public half of the checkpoint signing key.
+    pub fn signer(&self) -> &CheckpointSigner {
+        &self.chain.signer
+    }
+
+    /// Appends one record. Resolves once the record is durably committed (with the rest of
+    /// its batch); an error means it was not written. Waits while the queue is full.
+    pub async fn append(&self, draft: RecordDraft) -> Result<Appended, AuditError> {
+        let sealed = self.fields.seal(draft)?;
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Append(sealed, reply))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Resolves once every record appended before the call is committed.
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        self.control(|reply| Job::Flush(false, reply)).await
+    }
+
+    /// Commits everything queued, signs a checkpoint of the head if any record is unsigned.
+    pub async fn checkpoint_now(&self) -> Result<(), AuditError> {
+        self.control(|reply| Job::Flush(true, reply)).await
+    }
+
+    /// For SIGTERM: commits everything queued, signs a final checkpoint and stops the writer.
+    /// Later `append`s fail with [`AuditError::Closed`].
+    pub async fn shutdown(&self) -> Result<(), AuditError> {
+        let result = self.control(Job::Stop).await;
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        match result {
+            Err(AuditError::Closed) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The highest sequence number this process has committed (starts at the head when
+    /// opened). Sinks wait on it instead of polling.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
+    }
+
+    /// How many drafts are waiting for the writer (for the queue-depth metric).
+    pub fn queue_depth(&self) -> usize {
+        QUEUE_CAPACITY - self.queue.capacity()
+    }
+
+    async fn control(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<(), AuditError>>) -> Job,
+    ) -> Result<(), AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(job(reply))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+}
+
+/// The writer task.
+async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch::Sender<u64>) {
+    let tick = (chain.checkpoint_interval / 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch: Vec<(SealedDraft, oneshot::Sender<Result<Appended, AuditError>>)> =
+        Vec::with_capacity(MAX_BATCH);
+    loop {
+        let first = tokio::select! {
+            job = jobs.recv() => job,
+            _ = ticker.tick() => {
+                if let Err(error) = checkpoint_if_due(&chain, false).await {
+                    tracing::error!(%error, "audit checkpoint failed");
+                }
+                continue;
+            }
+        };
+        let Some(mut job) = first else { break };
+        loop {
+            match job {
+                Job::Append(draft, reply) => batch.push((draft, reply)),
+                Job::Flush(sign, reply) => {
+                    commit(&chain, &mut batch, &committed).await;
+                    let result = if sign {
+                        checkpoint_if_due(&chain, true).await
+                    } else {
+                        Ok(())
+                    };
+                    let _ = reply.send(result);
+                }
+                Job::Stop(reply) => {
+                    commit(&chain, &mut batch, &committed).await;
+                    let _ = reply.send(checkpoint_if_due(&chain, true).await);
+                    tracing::info!("audit writer stopped");
+                    return;
+                }
+            }
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
+            match jobs.try_recv() {
+                Ok(next) => job = next,
+                Err(_) => break,
+            }
+        }
+        commit(&chain, &mut batch, &committed).await;
+    }
+}
+
+/// Commits `batch` in one transaction and answers every waiter.
+async fn commit(
+    chain: &Chain,
+    batch: &mut Vec<(SealedDraft, oneshot::Sender<Result<Appended, AuditError>>)>,
+    committed: &watch::Sender<u64>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let (drafts, replies): (Vec<SealedDraft>, Vec<_>) = batch.drain(..).unzip();
+    let count = drafts.len();
+    let outcome = write_batch(chain, drafts).await;
+    if let Err(error) = &outcome {
+        tracing::error!(%error, records = count, "audit batch not committed");
+    }
+    for (i, reply) in replies.into_iter().enumerate() {
+        let answer = match &outcome {
+            Ok(appended) => appended.get(i).cloned().ok_or(AuditError::Closed),
+            Err(error) => Err(error.clone()),
+        };
+        let _ = reply.send(answer);
+    }
+    if let Ok(appended) = &outcome
+        && let Some(last) = appended.last()
+    {
+        committed.send_if_modified(|seq| {
+            let newer = last.seq > *seq;
+            if newer {
+                *seq = last.seq;
+            }
+            newer
+        });
+    }
+}
+
+async fn write_batch(chain: &Chain, drafts: Vec<SealedDraft>) -> Result<Vec<Appended>, AuditError> {
+    let mut conn = chain.store.pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    let head = table::lock_head(&mut tx).await?;
+    let now = now_ms();
+    let ts = clock::format_ms(now);
+    let mut seq = head.seq;
+    let mut prev = head.hash;
+    let mut appended = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        seq += 1;
+        let record = draft.into_record(seq, ts.clone(), prev);
+        table::insert_record(&mut tx, &record).await?;
+        prev = record.hash;
+        appended.push(Appended {
+            seq,
+            hash: prev.clone(),
+        });
+    }
+    table::set_head(&mut tx, seq, &prev).await?;
+    if seq.saturating_sub(head.checkpoint_seq) >= chain.checkpoint_records {
+        let checkpoint = Checkpoint::sign(&chain.signer, CheckpointKind::Checkpoint, seq, &prev, &ts);
+        table::insert_checkpoint(&mut tx, &checkpoint).await?;
+        table::set_checkpointed(&mut tx, seq, now).await?;
+    }
+    tx.commit().await?;
+    Ok(appended)
+}
+
+/// Signs a checkpoint of the head when records are unsigned and `checkpoint_interval` has
+/// passed since the last one (or always, with `force`).
+async fn checkpoint_if_due(chain: &Chain, force: bool) -> Result<(), AuditError> {
+    let now = now_ms();
+    let interval_ms = i64::try_from(chain.checkpoint_interval.as_millis()).unwrap_or(i64::MAX);
+    let due = |head: &table::Head| {
+        head.seq > head.checkpoint_seq
+            && (force || now.saturating_sub(head.checkpoint_ms) >= interval_ms)
+    };
+    // A cheap unlocked look first: most ticks find nothing to do.
+    if !due(&table::read_head(&chain.store).await?) {
+        return Ok(());
+    }
+    let mut conn = chain.store.pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    let head = table::lock_head(&mut tx).await?;
+    if due(&head) {
+        let ts = clock::format_ms(now);
+        let checkpoint =
+            Checkpoint::sign(&chain.signer, CheckpointKind::Checkpoint, head.seq, &head.hash, &ts);
+        table::insert_checkpoint(&mut tx, &checkpoint).await?;
+        table::set_checkpointed(&mut tx, head.seq, now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
