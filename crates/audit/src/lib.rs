@@ -25,6 +25,11 @@ pub mod signing;
 mod table;
 pub mod verify;
 mod writer;
+// Reports, SIEM export and live sinks.
+pub mod export;
+pub mod query;
+pub mod report;
+pub mod sink;
 
 use std::path::{Path, PathBuf};
 
