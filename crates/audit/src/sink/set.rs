@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portcullis_store::Store;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -92,6 +92,7 @@ impl SinkNotifier {
 #[derive(Debug)]
 pub struct SinkSet {
     notifier: SinkNotifier,
+    shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -192,8 +193,30 @@ impl SinkSet {
                 sinks: Arc::new(sinks),
                 head,
             },
+            shutdown,
             tasks,
         })
+    }
+
+    /// Wakes the sinks whenever `committed` (the writer's [`crate::AuditLog::committed`])
+    /// moves, so delivery follows each commit instead of the poll interval.
+    pub fn follow(&mut self, mut committed: watch::Receiver<u64>) {
+        let notifier = self.notifier.clone();
+        let shutdown = self.shutdown.clone();
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    changed = committed.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        let seq = *committed.borrow_and_update();
+                        notifier.committed(seq);
+                    }
+                }
+            }
+        }));
     }
 
     /// A handle for the audit writer: call [`SinkNotifier::committed`] after each commit.
