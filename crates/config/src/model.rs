@@ -149,6 +149,9 @@ pub struct Upstream {
     pub transport: UpstreamTransport,
     /// Per-tool operator rules, by the upstream's own (un-prefixed) tool name.
     pub tools: Vec<ToolRule>,
+    /// `[upstream.resources]`: path (`within`) and URL (`allow_hosts`, `deny_private`) rules
+    /// applied to the URIs of `resources/read` (`file://` → path rule, `http(s)://` → URL rule).
+    pub resources: Option<ArgRule>,
     /// The confinement of a stdio upstream: always `Some` for [`UpstreamTransport::Stdio`]
     /// (defaults when `[upstream.sandbox]` is absent), always `None` for HTTP.
     pub sandbox: Option<Sandbox>,
@@ -180,6 +183,8 @@ pub struct ToolRule {
     pub approval: bool,
     /// Argument rules by argument name, kept as validated TOML values for the guard stage.
     pub args: BTreeMap<String, ArgRule>,
+    /// `redact = "results" | "logs"`: overrides `[guard] redact_results` for this tool.
+    pub redact: Option<RedactScope>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -128,6 +128,8 @@ pub struct RawUpstream {
     pub headers: Option<BTreeMap<String, String>>,
     pub dangerous_allow_plain_http: Option<bool>,
     pub tool: Option<Vec<RawTool>>,
+    /// Path/URL rules applied to `resources/read` URIs of this upstream.
+    pub resources: Option<RawArgRule>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -154,6 +156,7 @@ pub struct RawTool {
     pub read_only: Option<bool>,
     pub approval: Option<bool>,
     pub args: Option<BTreeMap<String, RawArgRule>>,
+    pub redact: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +177,8 @@ pub struct RawGuard {
     pub redact_pattern: Option<Vec<RawRedactPattern>>,
     pub pin_tools: Option<bool>,
     pub scan_tools: Option<bool>,
+    pub scan_action: Option<String>,
+    pub redact_results: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -177,7 +177,7 @@ fn expected_fields(parent: &[Segment]) -> &'static [&'static str] {
         ["upstream", "auth"] => fields::<raw::RawUpstreamAuth>(),
         ["upstream", "sandbox"] => fields::<raw::RawSandbox>(),
         ["upstream", "tool"] => fields::<raw::RawTool>(),
-        ["upstream", "tool", "args", _] => fields::<raw::RawArgRule>(),
+        ["upstream", "tool", "args", _] | ["upstream", "resources"] => fields::<raw::RawArgRule>(),
         ["guard"] => fields::<raw::RawGuard>(),
         ["guard", "redact_pattern"] => fields::<raw::RawRedactPattern>(),
         ["audit"] => fields::<raw::RawAudit>(),

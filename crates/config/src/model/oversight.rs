@@ -18,6 +18,30 @@ pub struct Guard {
     pub pin_tools: bool,
     /// Tools whose descriptions look poisoned are blocked.
     pub scan_tools: bool,
+    /// `scan_action`: what a `block`-severity poisoning finding does (default `Block`).
+    pub scan_action: ScanAction,
+    /// `redact_results` (default true): mask secrets in results returned to clients. When false
+    /// (or a tool says `redact = "logs"`), results pass unmasked and only logs and audit records
+    /// are redacted.
+    pub redact_results: bool,
+}
+
+/// What a poisoning finding of severity `block` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanAction {
+    /// The definition is hidden from lists and calls to it are refused.
+    Block,
+    /// Logged and reported (`portcullis scan`) only.
+    Warn,
+}
+
+/// Where redaction applies for a tool's results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedactScope {
+    /// Masked in the result returned to the client (and in logs and audit records).
+    Results,
+    /// Returned unmasked; masked only in logs and audit records.
+    Logs,
 }
 
 /// A built-in redaction rule set.

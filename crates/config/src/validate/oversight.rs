@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::context::{Ctx, PlainHttp};
 use super::tools::regex_reason;
 use super::upstream::headers;
-use crate::model::{Anomaly, Audit, Guard, RedactPattern, RedactSet, Sink};
+use crate::model::{Anomaly, Audit, Guard, RedactPattern, RedactSet, ScanAction, Sink};
 use crate::net;
 use crate::raw::{RawAnomaly, RawAudit, RawGuard, RawRedactPattern, RawSink};
 
@@ -52,6 +52,18 @@ pub(super) fn guard(raw: RawGuard, ctx: &mut Ctx<'_>) -> Guard {
         redact_patterns,
         pin_tools: raw.pin_tools.unwrap_or(true),
         scan_tools: raw.scan_tools.unwrap_or(true),
+        scan_action: match raw.scan_action.as_deref() {
+            None | Some("block") => ScanAction::Block,
+            Some("warn") => ScanAction::Warn,
+            Some(other) => {
+                ctx.error(
+                    "guard.scan_action",
+                    format!("unknown action {other:?}: expected \"block\" or \"warn\""),
+                );
+                ScanAction::Block
+            }
+        },
+        redact_results: raw.redact_results.unwrap_or(true),
     }
 }
 

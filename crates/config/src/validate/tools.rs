@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::context::{Ctx, subkey};
-use crate::model::{ArgRule, ToolRule};
+use crate::model::{ArgRule, RedactScope, ToolRule};
 use crate::net;
 use crate::raw::{RawArgRule, RawTool};
 
@@ -31,19 +31,41 @@ pub(super) fn tool_rules(at: &str, raw: Vec<RawTool>, ctx: &mut Ctx<'_>) -> Vec<
                 (arg, rule)
             })
             .collect();
+        let redact = match raw.redact.as_deref() {
+            None => None,
+            Some("results") => Some(RedactScope::Results),
+            Some("logs") => Some(RedactScope::Logs),
+            Some(other) => {
+                ctx.error(
+                    &format!("{prefix}.redact"),
+                    format!("unknown scope {other:?}: expected \"results\" or \"logs\""),
+                );
+                None
+            }
+        };
         rules.push(ToolRule {
             name,
             read_only: raw.read_only,
             approval: raw.approval.unwrap_or(false),
             args,
+            redact,
         });
     }
     rules
 }
 
+/// `[upstream.resources]`: the same keys as an argument rule, applied to `resources/read` URIs
+/// (numbers make no sense for a URI).
+pub(super) fn resource_rule(key: &str, raw: RawArgRule, ctx: &mut Ctx<'_>) -> ArgRule {
+    if raw.min.is_some() || raw.max.is_some() {
+        ctx.error(key, "`min`/`max` do not apply to resource URIs");
+    }
+    arg_rule(key, raw, ctx)
+}
+
 /// One argument rule. A value is a path (`within`), a URL (`allow_hosts`, `deny_private`), a
 /// number (`min`, `max`) or a string (`pattern`, `enum`, `max_length`, also for paths and URLs).
-fn arg_rule(key: &str, raw: RawArgRule, ctx: &mut Ctx<'_>) -> ArgRule {
+pub(super) fn arg_rule(key: &str, raw: RawArgRule, ctx: &mut Ctx<'_>) -> ArgRule {
     let sub = |field: &str| format!("{key}.{field}");
     let mut rule = ArgRule::default();
     for (k, text) in raw.within.iter().flatten().enumerate() {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::context::{Ctx, PlainHttp, is_env_name, subkey};
-use super::tools::tool_rules;
+use super::tools::{resource_rule, tool_rules};
 use crate::model::{Federation, HostPort, Network, Sandbox, Upstream, UpstreamTransport};
 use crate::net;
 use crate::raw::{RawSandbox, RawUpstream};
@@ -59,14 +59,17 @@ pub(super) fn upstreams(
             );
         }
         let raw_tools = raw.tool.take().unwrap_or_default();
+        let raw_resources = raw.resources.take();
         let transport = transport(&at, raw, ctx);
         let tools = tool_rules(&at, raw_tools, ctx);
+        let resources = raw_resources.map(|r| resource_rule(&format!("{at}.resources"), r, ctx));
         if let (Some(name), Some(prefix), Some((transport, sandbox))) = (name, prefix, transport) {
             out.push(Upstream {
                 name,
                 prefix,
                 transport,
                 tools,
+                resources,
                 sandbox,
             });
         }

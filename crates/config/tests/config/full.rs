@@ -133,6 +133,16 @@ fn full_example_fields() {
 
     assert_eq!(c.guard.redact, [RedactSet::Secrets, RedactSet::Pii]);
     assert_eq!(c.guard.redact_patterns[0].name, "ticket");
+    assert_eq!(c.guard.scan_action, portcullis_config::ScanAction::Warn);
+    assert!(c.guard.redact_results);
+    assert_eq!(
+        fs.tools[0].redact,
+        Some(portcullis_config::RedactScope::Logs)
+    );
+    assert_eq!(fs.tools[1].redact, None);
+    let resources = fs.resources.as_ref().expect("[upstream.resources]");
+    assert_eq!(resources.within, [std::path::PathBuf::from("/srv/data")]);
+    assert!(search.resources.is_none());
     assert!(
         c.audit
             .signing_key

@@ -26,7 +26,7 @@ const ROWS: &[(&str, &[&str])] = &[
     (
         "[[upstream]]\nname = \"fs\"\ncommand = [\"a\"]\nbogus = 1",
         &[
-            "F:4:1: unknown key `bogus` (expected one of: name, prefix, command, env, cwd, sandbox, url, auth, headers, dangerous_allow_plain_http, tool)",
+            "F:4:1: unknown key `bogus` (expected one of: name, prefix, command, env, cwd, sandbox, url, auth, headers, dangerous_allow_plain_http, tool, resources)",
         ],
     ),
     (
@@ -272,6 +272,14 @@ const ROWS: &[(&str, &[&str])] = &[
             "F: guard.redact_pattern[0].pattern: invalid regex: unclosed character class",
             "F: guard.redact_pattern[2].name: required key is missing",
             "F: guard.redact_pattern[2].pattern: required key is missing",
+        ],
+    ),
+    (
+        "[guard]\nscan_action = \"ignore\"\n[[upstream]]\nname = \"fs\"\ncommand = [\"a\"]\n[upstream.resources]\nmin = 1\n[[upstream.tool]]\nname = \"t\"\nredact = \"nowhere\"",
+        &[
+            "F: upstream[0].tool[0].redact: unknown scope \"nowhere\": expected \"results\" or \"logs\"",
+            "F: upstream[0].resources: `min`/`max` do not apply to resource URIs",
+            "F: guard.scan_action: unknown action \"ignore\": expected \"block\" or \"warn\"",
         ],
     ),
     (
