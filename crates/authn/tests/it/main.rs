@@ -1,0 +1,9 @@
+//! Integration tests of `portcullis-authn`: one binary, one module per concern.
+//! (`#[cfg(test)]` lets clippy treat the helpers as test code.)
+
+#[cfg(test)]
+mod api_keys;
+#[cfg(test)]
+mod jwt_rules;
+#[cfg(test)]
+mod support;
