@@ -43,7 +43,7 @@ pub use jwt::jwks::JwksTuning;
 pub use limiter::FailureLimiter;
 pub use minted::{
     MAX_TTL, MintRequest, MintedToken, OWN_ISSUER, PublicSigningKey, SIGNING_PERIOD, SigningKeys,
-    is_scope_token,
+    is_scope_token, mint,
 };
 pub use pepper::Pepper;
 pub use principal::{AuthMethod, Credential, Principal, PrincipalKind};

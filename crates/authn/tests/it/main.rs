@@ -6,4 +6,8 @@ mod api_keys;
 #[cfg(test)]
 mod jwt_rules;
 #[cfg(test)]
+mod minted;
+#[cfg(test)]
+mod mtls;
+#[cfg(test)]
 mod support;
