@@ -7,6 +7,8 @@
 //! resolve DNS names ([`rules::check_resolved`]), and [`pins::PinStore`] writes the store.
 
 pub mod pins;
+pub mod redact;
 pub mod rules;
+pub mod scan;
 pub mod schema;
 pub mod unicode;
