@@ -10,4 +10,6 @@ mod minted;
 #[cfg(test)]
 mod mtls;
 #[cfg(test)]
+mod oidc_provider;
+#[cfg(test)]
 mod support;
