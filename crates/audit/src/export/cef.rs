@@ -66,10 +66,7 @@ pub fn cef_line(record: &Record) -> String {
         "CEF:0|Portcullis|portcullis|{}|{}|{}|{}|",
         cef_escape_header(env!("CARGO_PKG_VERSION")),
         cef_escape_header(&record.method),
-        cef_escape_header(&format!(
-            "{} {} {}",
-            record.decision, record.method, target
-        )),
+        cef_escape_header(&format!("{} {} {}", record.decision, record.method, target)),
         cef_severity(record),
     );
     let mut ext = Extension::default();

@@ -130,7 +130,10 @@ pub fn render_markdown(report: &Report, chain: &str) -> String {
         );
     }
     if !report.top_talkers.client_ips.is_empty() {
-        let _ = writeln!(out, "\n| client address | records | share |\n|---|---:|---:|");
+        let _ = writeln!(
+            out,
+            "\n| client address | records | share |\n|---|---:|---:|"
+        );
         for talker in &report.top_talkers.client_ips {
             let _ = writeln!(
                 out,
@@ -159,7 +162,12 @@ pub fn render_markdown(report: &Report, chain: &str) -> String {
         out,
         "| start | allow | deny | approved | rejected | error | anomalies |\n|---|---:|---:|---:|---:|---:|---:|"
     );
-    for point in report.series.points.iter().filter(|p| p.decisions.total() > 0) {
+    for point in report
+        .series
+        .points
+        .iter()
+        .filter(|p| p.decisions.total() > 0)
+    {
         let _ = writeln!(
             out,
             "| {} | {} | {} |",

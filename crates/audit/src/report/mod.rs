@@ -15,9 +15,9 @@ use std::str::FromStr;
 pub use html::render_html;
 pub use markdown::{md_cell, render_markdown};
 pub use model::{
-    ANOMALY_PREFIX, Bucket, CountRow, DecisionCounts, Point, PrincipalRow, REPORT_SCHEMA,
-    RECENT_LIMIT, ReasonRow, RecordRef, Report, ReportBuilder, Section, Series, TOP_LIMIT,
-    Talker, ToolRow, Totals, UNAUTHENTICATED, build_report, is_anomaly,
+    ANOMALY_PREFIX, Bucket, CountRow, DecisionCounts, Point, PrincipalRow, RECENT_LIMIT,
+    REPORT_SCHEMA, ReasonRow, RecordRef, Report, ReportBuilder, Section, Series, TOP_LIMIT, Talker,
+    ToolRow, Totals, UNAUTHENTICATED, build_report, is_anomaly,
 };
 
 use portcullis_store::Store;

@@ -98,8 +98,7 @@ impl JsonlWriter {
             }
             let size = self.file.as_ref().map_or(0, |(_, size)| *size);
             let len = line.len() as u64 + 1;
-            if size + pending.len() as u64 > 0
-                && size + pending.len() as u64 + len > self.max_bytes
+            if size + pending.len() as u64 > 0 && size + pending.len() as u64 + len > self.max_bytes
             {
                 self.flush(&mut pending)?;
                 self.rotate()?;

@@ -141,10 +141,7 @@ pub fn export_request(batch: &[Record], observed_ms: i64) -> ExportLogsServiceRe
                     version: env!("CARGO_PKG_VERSION").to_owned(),
                     ..InstrumentationScope::default()
                 }),
-                log_records: batch
-                    .iter()
-                    .map(|r| log_record(r, observed_ms))
-                    .collect(),
+                log_records: batch.iter().map(|r| log_record(r, observed_ms)).collect(),
                 ..ScopeLogs::default()
             }],
             ..ResourceLogs::default()

@@ -330,7 +330,8 @@ impl Delivery {
                         .head
                         .load(Ordering::Relaxed)
                         .saturating_sub(self.shared.cursor.load(Ordering::Relaxed));
-                    if first || last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                    if first || last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(30))
+                    {
                         tracing::warn!(sink = %sink, error = %message, lag, failing_ms = since.elapsed().as_millis() as u64, retry_in_ms = backoff.as_millis() as u64, "audit sink delivery failed; records stay queued in the store");
                         last_warning = Some(Instant::now());
                     }
@@ -420,11 +421,21 @@ impl Delivery {
     }
 
     async fn advance(&mut self, from: u64, to: u64, delivered: u64) -> Step {
-        match cursor::advance(&self.store, &self.shared.id, &self.owner, from, to, delivered).await
+        match cursor::advance(
+            &self.store,
+            &self.shared.id,
+            &self.owner,
+            from,
+            to,
+            delivered,
+        )
+        .await
         {
             Ok(true) => {
                 self.shared.cursor.store(to, Ordering::Relaxed);
-                self.shared.delivered.fetch_add(delivered, Ordering::Relaxed);
+                self.shared
+                    .delivered
+                    .fetch_add(delivered, Ordering::Relaxed);
                 Step::Delivered
             }
             Ok(false) => {

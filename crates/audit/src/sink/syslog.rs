@@ -98,8 +98,9 @@ pub fn tls_client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, SinkErr
     let mut roots = RootCertStore::empty();
     match ca {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| SinkError::Tls(format!("cannot read CA file {}: {e}", path.display())))?;
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
+                SinkError::Tls(format!("cannot read CA file {}: {e}", path.display()))
+            })?;
             for cert in certs {
                 let cert = cert.map_err(|e| {
                     SinkError::Tls(format!("bad certificate in {}: {e}", path.display()))
@@ -146,7 +147,11 @@ impl SyslogSink {
             SyslogTarget::Local(_) => Conn::Unix(UnixDatagram::unbound()?),
             SyslogTarget::Udp(address) => {
                 let peer = resolve(address).await?;
-                let local = if peer.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                let local = if peer.is_ipv4() {
+                    "0.0.0.0:0"
+                } else {
+                    "[::]:0"
+                };
                 let socket = UdpSocket::bind(local).await?;
                 socket.connect(peer).await?;
                 Conn::Udp(socket)
@@ -209,7 +214,9 @@ impl SyslogSink {
             }
             Some(Conn::Unix(socket)) => {
                 let SyslogTarget::Local(path) = &self.target else {
-                    return Err(SinkError::Io(io::Error::other("unix socket without a path")));
+                    return Err(SinkError::Io(io::Error::other(
+                        "unix socket without a path",
+                    )));
                 };
                 for message in messages {
                     socket.send_to(message.as_bytes(), path).await?;
@@ -261,7 +268,12 @@ mod tests {
 
     #[test]
     fn frames_count_bytes_not_chars() {
-        let rows = [("abc", "3 abc"), ("", "0 "), ("ü", "2 ü"), ("a b\n", "4 a b\n")];
+        let rows = [
+            ("abc", "3 abc"),
+            ("", "0 "),
+            ("ü", "2 ü"),
+            ("a b\n", "4 a b\n"),
+        ];
         for (message, want) in rows {
             assert_eq!(octet_frame(message), want);
         }

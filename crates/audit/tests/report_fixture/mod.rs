@@ -64,28 +64,156 @@ pub fn records() -> Vec<Record> {
         out.push(record(seq, ts, p, m, n, d, r, ids));
     };
     // Older than seven days: left out of a `--since 7d` report.
-    push(NOW_MS - 9 * DAY, Some("alice"), "tools/call", Some("fs__read_file"), Allow, None, &["allow-readers"]);
-    push(NOW_MS - 8 * DAY, Some("mallory"), "tools/call", Some("fs__write_file"), Deny, Some("no policy permits this call"), &[]);
+    push(
+        NOW_MS - 9 * DAY,
+        Some("alice"),
+        "tools/call",
+        Some("fs__read_file"),
+        Allow,
+        None,
+        &["allow-readers"],
+    );
+    push(
+        NOW_MS - 8 * DAY,
+        Some("mallory"),
+        "tools/call",
+        Some("fs__write_file"),
+        Deny,
+        Some("no policy permits this call"),
+        &[],
+    );
     let start = NOW_MS - 2 * DAY;
     for i in 0..20 {
-        push(start + i * 2 * HOUR, Some("alice"), "tools/call", Some("fs__read_file"), Allow, None, &["allow-readers"]);
+        push(
+            start + i * 2 * HOUR,
+            Some("alice"),
+            "tools/call",
+            Some("fs__read_file"),
+            Allow,
+            None,
+            &["allow-readers"],
+        );
     }
     for i in 0..6 {
-        push(start + i * 3 * HOUR + 600_000, Some("ci-bot"), "tools/list", None, Allow, None, &[]);
-        push(start + i * 3 * HOUR + 900_000, Some("ci-bot"), "tools/call", Some("search__query"), Allow, None, &["allow-ci"]);
+        push(
+            start + i * 3 * HOUR + 600_000,
+            Some("ci-bot"),
+            "tools/list",
+            None,
+            Allow,
+            None,
+            &[],
+        );
+        push(
+            start + i * 3 * HOUR + 900_000,
+            Some("ci-bot"),
+            "tools/call",
+            Some("search__query"),
+            Allow,
+            None,
+            &["allow-ci"],
+        );
     }
     for i in 0..4 {
-        push(start + DAY + i * HOUR, Some("mallory"), "tools/call", Some("fs__write_file"), Deny, Some("forbidden by policy deny-writes"), &["deny-writes"]);
+        push(
+            start + DAY + i * HOUR,
+            Some("mallory"),
+            "tools/call",
+            Some("fs__write_file"),
+            Deny,
+            Some("forbidden by policy deny-writes"),
+            &["deny-writes"],
+        );
     }
-    push(start + DAY + 5 * HOUR, Some("mallory"), "tools/call", Some("fs__read_file"), Deny, Some("argument path: /etc/shadow is outside /srv/data"), &[]);
-    push(start + DAY + 6 * HOUR, None, "initialize", None, Deny, Some("missing credentials"), &[]);
-    push(start + DAY + 6 * HOUR + 1000, None, "initialize", None, Deny, Some("missing credentials"), &[]);
-    push(start + DAY + 7 * HOUR, Some("bob"), "tools/call", Some("fs__delete_file"), Approved, Some("approved by carol: cleanup ticket #42"), &["approve-deletes"]);
-    push(start + DAY + 8 * HOUR, Some("bob"), "tools/call", Some("fs__delete_file"), Rejected, Some("rejected by carol: not in the change window"), &["approve-deletes"]);
-    push(start + DAY + 9 * HOUR, Some("bob"), "tools/call", Some("search__query"), Error, Some("upstream search timed out after 30s"), &["allow-ci"]);
-    push(start + DAY + 10 * HOUR, Some("alice"), "tools/call", Some("fs__read_file"), Error, Some("upstream fs returned an invalid result"), &["allow-readers"]);
-    push(start + DAY + 3 * HOUR + 60_000, Some("mallory"), "tools/call", Some("fs__read_file"), Allow, Some("anomaly: 40 calls in one minute (burst)"), &["allow-readers"]);
-    push(start + DAY + 23 * HOUR, Some("alice"), "resources/read", Some("fs:file:///srv/data/payroll.xlsx"), Allow, Some("anomaly: sensitive resource read at 23:00 (unusual hour)"), &["allow-readers"]);
-    push(start + DAY + 12 * HOUR, Some("eve|<script>"), "tools/call", Some("fs__read_file"), Deny, Some("name with | pipe, `ticks` and <b>markup</b>"), &["deny-all"]);
+    push(
+        start + DAY + 5 * HOUR,
+        Some("mallory"),
+        "tools/call",
+        Some("fs__read_file"),
+        Deny,
+        Some("argument path: /etc/shadow is outside /srv/data"),
+        &[],
+    );
+    push(
+        start + DAY + 6 * HOUR,
+        None,
+        "initialize",
+        None,
+        Deny,
+        Some("missing credentials"),
+        &[],
+    );
+    push(
+        start + DAY + 6 * HOUR + 1000,
+        None,
+        "initialize",
+        None,
+        Deny,
+        Some("missing credentials"),
+        &[],
+    );
+    push(
+        start + DAY + 7 * HOUR,
+        Some("bob"),
+        "tools/call",
+        Some("fs__delete_file"),
+        Approved,
+        Some("approved by carol: cleanup ticket #42"),
+        &["approve-deletes"],
+    );
+    push(
+        start + DAY + 8 * HOUR,
+        Some("bob"),
+        "tools/call",
+        Some("fs__delete_file"),
+        Rejected,
+        Some("rejected by carol: not in the change window"),
+        &["approve-deletes"],
+    );
+    push(
+        start + DAY + 9 * HOUR,
+        Some("bob"),
+        "tools/call",
+        Some("search__query"),
+        Error,
+        Some("upstream search timed out after 30s"),
+        &["allow-ci"],
+    );
+    push(
+        start + DAY + 10 * HOUR,
+        Some("alice"),
+        "tools/call",
+        Some("fs__read_file"),
+        Error,
+        Some("upstream fs returned an invalid result"),
+        &["allow-readers"],
+    );
+    push(
+        start + DAY + 3 * HOUR + 60_000,
+        Some("mallory"),
+        "tools/call",
+        Some("fs__read_file"),
+        Allow,
+        Some("anomaly: 40 calls in one minute (burst)"),
+        &["allow-readers"],
+    );
+    push(
+        start + DAY + 23 * HOUR,
+        Some("alice"),
+        "resources/read",
+        Some("fs:file:///srv/data/payroll.xlsx"),
+        Allow,
+        Some("anomaly: sensitive resource read at 23:00 (unusual hour)"),
+        &["allow-readers"],
+    );
+    push(
+        start + DAY + 12 * HOUR,
+        Some("eve|<script>"),
+        "tools/call",
+        Some("fs__read_file"),
+        Deny,
+        Some("name with | pipe, `ticks` and <b>markup</b>"),
+        &["deny-all"],
+    );
     out
 }
