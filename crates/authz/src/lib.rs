@@ -74,6 +74,9 @@ mod policies;
 pub mod schema;
 mod watch;
 
+/// The time library [`CallTime::at`] takes (`jiff::Timestamp`, `jiff::tz::TimeZone`).
+pub use jiff;
+
 pub use decide::{Decision, Lister, Verdict, decide, reasons, visible};
 pub use entities::segments;
 pub use error::{Location, PolicyError, PolicyErrors};

@@ -40,6 +40,11 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
     },
+    /// Cedar policies: `policy test` decides one request offline.
+    Policy {
+        #[command(subcommand)]
+        command: crate::policy::PolicyCommand,
+    },
     /// The bundled example MCP server (what `demo` runs as its upstream).
     #[command(hide = true)]
     DemoUpstream {
@@ -57,6 +62,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Run => crate::run::run(&cli.config).await,
         Command::Check => crate::run::check(&cli.config),
         Command::Demo { addr } => crate::demo::demo(addr).await,
+        Command::Policy { command } => crate::policy::dispatch(&cli.config, command),
         Command::DemoUpstream { root, http } => crate::demo::upstream(root, http).await,
     }
 }

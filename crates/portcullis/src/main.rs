@@ -3,6 +3,7 @@
 mod cli;
 mod demo;
 mod logging;
+mod policy;
 mod run;
 
 use std::process::ExitCode;

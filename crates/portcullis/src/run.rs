@@ -25,6 +25,18 @@ pub fn check(path: &Path) -> ExitCode {
             for w in &config.warnings {
                 println!("warning: {w}");
             }
+            match portcullis_authz::PolicySet::load(&config.authz.policies) {
+                Ok(set) => {
+                    for w in set.warnings() {
+                        println!("warning: {w}");
+                    }
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    eprintln!("policies invalid: {} problem(s)", errors.len());
+                    return ExitCode::from(EXIT_BAD_CONFIG);
+                }
+            }
             println!(
                 "{}: ok ({} upstream(s))",
                 path.display(),
