@@ -9,6 +9,10 @@
 pub mod pins;
 pub mod redact;
 pub mod rules;
+pub mod sanitize;
 pub mod scan;
 pub mod schema;
+pub mod set;
 pub mod unicode;
+
+pub use set::{GuardConfigError, GuardSet, ToolGuard};

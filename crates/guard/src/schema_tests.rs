@@ -34,18 +34,54 @@ fn violation_messages() {
     let t = tool();
     let rows = [
         (json!({"query": "ok"}), "ok"),
-        (json!({"query": "ok", "limit": 5, "mode": "fast", "filters": [{"field": "a"}]}), "ok"),
-        (json!({}), "arguments: \"query\" is a required property (required)"),
-        (json!({"query": 5}), "/query: value is not of type \"string\" (type)"),
-        (json!({"query": "far too long text"}), "/query: value is longer than 10 characters (maxLength)"),
-        (json!({"query": "DROP;"}), "/query: value does not match \"^[a-z ]+$\" (pattern)"),
-        (json!({"query": "a", "limit": 0}), "/limit: value is less than the minimum of 1 (minimum)"),
-        (json!({"query": "a", "limit": 101}), "/limit: value is greater than the maximum of 100 (maximum)"),
-        (json!({"query": "a", "limit": 1.5}), "/limit: value is not of type \"integer\" (type)"),
-        (json!({"query": "a", "mode": "slow"}), "/mode: value is not one of \"fast\" or \"full\" (enum)"),
-        (json!({"query": "a", "filters": [{"field": "x"}, {}]}), "/filters/1: \"field\" is a required property (required)"),
-        (json!({"query": "a", "extra": true}), "arguments: Additional properties are not allowed ('extra' was unexpected) (additionalProperties)"),
-        (json!("not an object"), "arguments: value is not of type \"object\" (type)"),
+        (
+            json!({"query": "ok", "limit": 5, "mode": "fast", "filters": [{"field": "a"}]}),
+            "ok",
+        ),
+        (
+            json!({}),
+            "arguments: \"query\" is a required property (required)",
+        ),
+        (
+            json!({"query": 5}),
+            "/query: value is not of type \"string\" (type)",
+        ),
+        (
+            json!({"query": "far too long text"}),
+            "/query: value is longer than 10 characters (maxLength)",
+        ),
+        (
+            json!({"query": "DROP;"}),
+            "/query: value does not match \"^[a-z ]+$\" (pattern)",
+        ),
+        (
+            json!({"query": "a", "limit": 0}),
+            "/limit: value is less than the minimum of 1 (minimum)",
+        ),
+        (
+            json!({"query": "a", "limit": 101}),
+            "/limit: value is greater than the maximum of 100 (maximum)",
+        ),
+        (
+            json!({"query": "a", "limit": 1.5}),
+            "/limit: value is not of type \"integer\" (type)",
+        ),
+        (
+            json!({"query": "a", "mode": "slow"}),
+            "/mode: value is not one of \"fast\" or \"full\" (enum)",
+        ),
+        (
+            json!({"query": "a", "filters": [{"field": "x"}, {}]}),
+            "/filters/1: \"field\" is a required property (required)",
+        ),
+        (
+            json!({"query": "a", "extra": true}),
+            "arguments: Additional properties are not allowed ('extra' was unexpected) (additionalProperties)",
+        ),
+        (
+            json!("not an object"),
+            "arguments: value is not of type \"object\" (type)",
+        ),
     ];
     let got: Vec<String> = rows
         .iter()
@@ -63,17 +99,30 @@ fn violation_messages() {
 #[test]
 fn output_schema_requires_valid_structured_content() {
     let t = tool();
-    assert_eq!(check_output(&t, &json!({"content": [], "structuredContent": {"hits": 3}})), Ok(()));
+    assert_eq!(
+        check_output(
+            &t,
+            &json!({"content": [], "structuredContent": {"hits": 3}})
+        ),
+        Ok(())
+    );
     assert_eq!(
         check_output(&t, &json!({"content": [{"type": "text", "text": "3"}]})),
         Err(OutputViolation::MissingStructuredContent)
     );
     // An error result need not carry structured content.
-    assert_eq!(check_output(&t, &json!({"content": [], "isError": true})), Ok(()));
+    assert_eq!(
+        check_output(&t, &json!({"content": [], "isError": true})),
+        Ok(())
+    );
     let err = check_output(&t, &json!({"structuredContent": {"hits": "many"}})).unwrap_err();
-    assert_eq!(err.to_string(), "structuredContent /hits: value is not of type \"integer\" (type)");
+    assert_eq!(
+        err.to_string(),
+        "structuredContent /hits: value is not of type \"integer\" (type)"
+    );
     // A tool without outputSchema: anything goes.
-    let plain = CompiledTool::compile(&json!({"name": "x", "inputSchema": {"type": "object"}})).unwrap();
+    let plain =
+        CompiledTool::compile(&json!({"name": "x", "inputSchema": {"type": "object"}})).unwrap();
     assert_eq!(check_output(&plain, &json!({"content": []})), Ok(()));
     assert_eq!(check_args(&plain, Some(&json!({"anything": 1}))), Ok(()));
 }

@@ -110,6 +110,9 @@ mod tests {
 
     #[test]
     fn escapes_for_display() {
-        assert_eq!(escape_hidden("a\u{E0041}b\u{1B}[2K"), "a\\u{E0041}b\\u{001B}[2K");
+        assert_eq!(
+            escape_hidden("a\u{E0041}b\u{1B}[2K"),
+            "a\\u{E0041}b\\u{001B}[2K"
+        );
     }
 }

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use portcullis_store::{Migration, Store, StoreError, now_ms};
 use portcullis_store::sqlx::{self, Row};
+use portcullis_store::{Migration, Store, StoreError, now_ms};
 
 use super::{Definition, Kind, PinState, PinStatus, canonical};
 
@@ -100,7 +100,11 @@ impl PinStore {
     }
 
     /// How `defs` compare with their pins, without writing anything (`portcullis scan`).
-    pub async fn peek(&self, upstream: &str, defs: &[Definition]) -> Result<Vec<PinStatus>, PinError> {
+    pub async fn peek(
+        &self,
+        upstream: &str,
+        defs: &[Definition],
+    ) -> Result<Vec<PinStatus>, PinError> {
         let rows = self.rows(upstream).await?;
         Ok(defs
             .iter()
@@ -153,7 +157,12 @@ impl PinStore {
         Ok(out)
     }
 
-    async fn pin_new(&self, upstream: &str, def: &Definition, seen: &str) -> Result<PinState, PinError> {
+    async fn pin_new(
+        &self,
+        upstream: &str,
+        def: &Definition,
+        seen: &str,
+    ) -> Result<PinState, PinError> {
         let json = String::from_utf8_lossy(&canonical(&def.value)).into_owned();
         let now = now_ms();
         let inserted = sqlx::query(
@@ -191,7 +200,12 @@ impl PinStore {
         Ok(state_of(&pinned, seen.to_owned()))
     }
 
-    async fn record_seen(&self, upstream: &str, def: &Definition, seen: &str) -> Result<(), PinError> {
+    async fn record_seen(
+        &self,
+        upstream: &str,
+        def: &Definition,
+        seen: &str,
+    ) -> Result<(), PinError> {
         let json = String::from_utf8_lossy(&canonical(&def.value)).into_owned();
         sqlx::query(
             "UPDATE guard_pins SET seen_digest = $1, seen_definition = $2, seen_ms = $3 \

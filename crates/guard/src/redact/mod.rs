@@ -15,7 +15,7 @@
 //! secret part (`password = "…"`), only that part is replaced and the context stays readable.
 //!
 //! # Scope
-//! Which results are masked is a policy choice ([`crate::policy::RedactScope`]): masking results
+//! Which results are masked is a policy choice ([`crate::GuardSet::redact_scope`]): masking results
 //! returned to clients (`[guard] redact_results`, per tool `redact = "results" | "logs"`); logs
 //! and audit records are always redacted.
 
@@ -241,12 +241,13 @@ impl Redactor {
                     .map_err(ac_err)?,
             )
         };
-        let unkeyed_set = RegexSet::new(unkeyed.iter().map(|&i| rules[i].regex.as_str())).map_err(
-            |source| RedactError {
-                rule: "set".to_owned(),
-                source,
-            },
-        )?;
+        let unkeyed_set =
+            RegexSet::new(unkeyed.iter().map(|&i| rules[i].regex.as_str())).map_err(|source| {
+                RedactError {
+                    rule: "set".to_owned(),
+                    source,
+                }
+            })?;
         let stopwords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .build(secrets::stopwords())

@@ -63,7 +63,7 @@ pub(super) fn luhn(digits: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// 13–19 digits, one kind of separator, a card network's prefix and a valid Luhn check digit.
@@ -75,11 +75,11 @@ fn card(text: &str) -> Option<usize> {
     }
     let prefix = |n: usize| d.iter().take(n).fold(0, |acc, &x| acc * 10 + x);
     let network = match d.first()? {
-        4 => true,                                                    // Visa
-        5 => (50..=58).contains(&prefix(2)),                          // Mastercard, Maestro
-        2 => (2221..=2720).contains(&prefix(4)),                      // Mastercard 2-series
-        3 => matches!(prefix(2), 34 | 37 | 36 | 38 | 39 | 30 | 35),   // Amex, Diners, JCB
-        6 => true,                                                    // Discover, UnionPay, Maestro
+        4 => true,                                                  // Visa
+        5 => (50..=58).contains(&prefix(2)),                        // Mastercard, Maestro
+        2 => (2221..=2720).contains(&prefix(4)),                    // Mastercard 2-series
+        3 => matches!(prefix(2), 34 | 37 | 36 | 38 | 39 | 30 | 35), // Amex, Diners, JCB
+        6 => true,                                                  // Discover, UnionPay, Maestro
         _ => false,
     };
     (network && (13..=19).contains(&d.len()) && luhn(&d)).then_some(text.len())
@@ -87,17 +87,83 @@ fn card(text: &str) -> Option<usize> {
 
 /// IBAN lengths by country (ISO 13616 registry).
 const IBAN_LENGTHS: &[(&str, usize)] = &[
-    ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16),
-    ("BG", 22), ("BH", 22), ("BR", 29), ("BY", 28), ("CH", 21), ("CR", 22), ("CY", 28),
-    ("CZ", 24), ("DE", 22), ("DK", 18), ("DO", 28), ("EE", 20), ("EG", 29), ("ES", 24),
-    ("FI", 18), ("FO", 18), ("FR", 27), ("GB", 22), ("GE", 22), ("GI", 23), ("GL", 18),
-    ("GR", 27), ("GT", 28), ("HR", 21), ("HU", 28), ("IE", 22), ("IL", 23), ("IQ", 23),
-    ("IS", 26), ("IT", 27), ("JO", 30), ("KW", 30), ("KZ", 20), ("LB", 28), ("LC", 32),
-    ("LI", 21), ("LT", 20), ("LU", 20), ("LV", 21), ("MC", 27), ("MD", 24), ("ME", 22),
-    ("MK", 19), ("MR", 27), ("MT", 31), ("MU", 30), ("NL", 18), ("NO", 15), ("PK", 24),
-    ("PL", 28), ("PS", 29), ("PT", 25), ("QA", 29), ("RO", 24), ("RS", 22), ("SA", 24),
-    ("SC", 31), ("SE", 24), ("SI", 19), ("SK", 24), ("SM", 27), ("ST", 25), ("SV", 28),
-    ("TL", 23), ("TN", 24), ("TR", 26), ("UA", 29), ("VA", 22), ("VG", 24), ("XK", 20),
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BR", 29),
+    ("BY", 28),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NL", 18),
+    ("NO", 15),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("SA", 24),
+    ("SC", 31),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VA", 22),
+    ("VG", 24),
+    ("XK", 20),
 ];
 
 /// The country's exact length taken from the match (the regex may run on into the next word),
@@ -131,7 +197,11 @@ fn iban(text: &str) -> Option<usize> {
     let mut rem: u64 = 0;
     for c in rearranged {
         let v = c.to_digit(36)? as u64;
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     (rem == 1).then_some(end)
 }
@@ -140,7 +210,11 @@ fn ssn(text: &str) -> Option<usize> {
     let area = &text[0..3];
     let group = &text[4..6];
     let serial = &text[7..11];
-    let bad = area == "000" || area == "666" || area.starts_with('9') || group == "00" || serial == "0000";
+    let bad = area == "000"
+        || area == "666"
+        || area.starts_with('9')
+        || group == "00"
+        || serial == "0000";
     (!bad).then_some(text.len())
 }
 

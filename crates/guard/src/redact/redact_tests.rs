@@ -65,12 +65,21 @@ fn corpus_nothing_survives() {
         let text = strings.join("\n");
         for secret in case["must_not_survive"].as_array().unwrap() {
             let secret = secret.as_str().unwrap();
-            assert!(!text.contains(secret), "{name}: {secret:?} survived in:\n{text}");
+            assert!(
+                !text.contains(secret),
+                "{name}: {secret:?} survived in:\n{text}"
+            );
         }
         for marker in case["markers"].as_array().unwrap() {
             let marker = marker.as_str().unwrap();
-            assert!(report.rules.contains_key(marker), "{name}: no {marker} in {report:?}\n{text}");
-            assert!(text.contains(&format!("[REDACTED:{marker}]")), "{name}: {marker}");
+            assert!(
+                report.rules.contains_key(marker),
+                "{name}: no {marker} in {report:?}\n{text}"
+            );
+            assert!(
+                text.contains(&format!("[REDACTED:{marker}]")),
+                "{name}: {marker}"
+            );
         }
         assert_eq!(report.count, report.rules.values().sum::<usize>());
         if let Some(want) = case.get("expect_text") {
@@ -88,7 +97,10 @@ fn corpus_no_false_positives() {
     for text in corpus["clean"].as_array().unwrap() {
         let text = text.as_str().unwrap();
         let out = redactor.redact_str(text);
-        assert!(matches!(out, Cow::Borrowed(_)), "false positive: {text:?} → {out:?}");
+        assert!(
+            matches!(out, Cow::Borrowed(_)),
+            "false positive: {text:?} → {out:?}"
+        );
     }
 }
 
@@ -98,7 +110,10 @@ fn keys_are_kept_and_only_the_secret_part_is_replaced() {
     let mut v = serde_json::json!({"ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa": "x", "url": "https://u:S3cr3tPassw0rd@example.com/x"});
     let report = redactor.redact_json(&mut v);
     assert!(v.get("ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").is_some());
-    assert_eq!(v["url"], "https://u:[REDACTED:password_in_url]@example.com/x");
+    assert_eq!(
+        v["url"],
+        "https://u:[REDACTED:password_in_url]@example.com/x"
+    );
     assert_eq!(report.count, 1);
 }
 
@@ -106,7 +121,10 @@ fn keys_are_kept_and_only_the_secret_part_is_replaced() {
 fn empty_redactor_changes_nothing() {
     let redactor = Redactor::new(&[], &[]).unwrap();
     assert!(redactor.is_empty());
-    assert!(matches!(redactor.redact_str("ghp_0123456789abcdefghijABCDEFGHIJ012345"), Cow::Borrowed(_)));
+    assert!(matches!(
+        redactor.redact_str("ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+        Cow::Borrowed(_)
+    ));
 }
 
 #[test]
@@ -128,7 +146,9 @@ fn every_builtin_rule_compiles_and_has_a_snake_case_marker() {
     assert!(redactor.rules.len() > 60);
     for rule in &redactor.rules {
         assert!(
-            rule.marker.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            rule.marker
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
             "{}",
             rule.marker
         );

@@ -129,7 +129,11 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<NonPublic> {
         ([0x100, 0, 0, 0, 0, 0, 0, 0], 64, NonPublic::Reserved),    // discard-only
         ([0x2001, 0, 0, 0, 0, 0, 0, 0], 32, NonPublic::Tunnel),     // Teredo
         ([0x2001, 0x2, 0, 0, 0, 0, 0, 0], 48, NonPublic::Reserved), // benchmarking
-        ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32, NonPublic::Documentation),
+        (
+            [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0],
+            32,
+            NonPublic::Documentation,
+        ),
         ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, NonPublic::Documentation),
         ([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, NonPublic::Private), // unique local
         ([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, NonPublic::LinkLocal),

@@ -12,6 +12,7 @@
 mod ip;
 mod path;
 mod resolve;
+mod resource;
 mod url;
 mod value;
 
@@ -20,6 +21,7 @@ use serde_json::Value;
 pub use ip::{NonPublic, non_public};
 pub use path::{PathRule, PathViolation, lexical as lexical_path, principal_component};
 pub use resolve::{Resolver, SystemResolver, check_resolved};
+pub use resource::check_resource_uri;
 pub use url::{CheckedHost, UrlRule, UrlViolation};
 pub use value::{ValueRule, ValueViolation};
 
@@ -60,7 +62,12 @@ impl Selector {
     }
 }
 
-fn walk<'a>(value: &'a Value, segments: &[String], at: String, found: &mut Vec<(String, &'a Value)>) {
+fn walk<'a>(
+    value: &'a Value,
+    segments: &[String],
+    at: String,
+    found: &mut Vec<(String, &'a Value)>,
+) {
     let Some((first, rest)) = segments.split_first() else {
         expand(at, value, found);
         return;
@@ -153,7 +160,12 @@ impl ArgRules {
                         port,
                     }),
                     Ok(None) => {}
-                    Err(violation) => return Err(ArgViolation { argument, violation }),
+                    Err(violation) => {
+                        return Err(ArgViolation {
+                            argument,
+                            violation,
+                        });
+                    }
                 }
             }
         }

@@ -187,7 +187,8 @@ fn expand_root(root: &Path, component: &str) -> PathBuf {
 pub fn principal_component(principal: &str) -> String {
     let mut out = String::with_capacity(principal.len() + 2);
     for (i, b) in principal.bytes().enumerate() {
-        let keep = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@') || (b == b'.' && i > 0);
+        let keep =
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@') || (b == b'.' && i > 0);
         if keep {
             out.push(char::from(b));
         } else {

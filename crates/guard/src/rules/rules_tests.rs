@@ -85,14 +85,29 @@ fn selectors_address_top_level_nested_and_array_values() {
     });
     let rows: Vec<(&str, Vec<(&str, serde_json::Value)>)> = vec![
         ("path", vec![("path", json!("/a"))]),
-        ("paths", vec![("paths/0", json!("/b")), ("paths/1", json!("/c"))]),
+        (
+            "paths",
+            vec![("paths/0", json!("/b")), ("paths/1", json!("/c"))],
+        ),
         ("missing", vec![]),
         ("/options/target", vec![("options/target", json!("/d"))]),
         ("/options/a~1b", vec![("options/a/b", json!("/e"))]),
-        ("/edits/*/path", vec![("edits/0/path", json!("/f")), ("edits/1/path", json!("/g"))]),
+        (
+            "/edits/*/path",
+            vec![("edits/0/path", json!("/f")), ("edits/1/path", json!("/g"))],
+        ),
         ("/edits/1/path", vec![("edits/1/path", json!("/g"))]),
-        ("/matrix", vec![("matrix/0/0", json!("/h")), ("matrix/1/0", json!("/i"))]),
-        ("/options/*", vec![("options/a/b", json!("/e")), ("options/target", json!("/d"))]),
+        (
+            "/matrix",
+            vec![("matrix/0/0", json!("/h")), ("matrix/1/0", json!("/i"))],
+        ),
+        (
+            "/options/*",
+            vec![
+                ("options/a/b", json!("/e")),
+                ("options/target", json!("/d")),
+            ],
+        ),
         ("/nothing/here", vec![]),
     ];
     for (name, want) in rows {
@@ -182,9 +197,18 @@ impl Resolver for Table {
 async fn names_resolving_to_private_addresses_are_refused() {
     let resolver = Table(HashMap::from([
         ("public.example", vec!["93.184.216.34".parse().unwrap()]),
-        ("rebind.example", vec!["93.184.216.34".parse().unwrap(), "127.0.0.1".parse().unwrap()]),
+        (
+            "rebind.example",
+            vec![
+                "93.184.216.34".parse().unwrap(),
+                "127.0.0.1".parse().unwrap(),
+            ],
+        ),
         ("internal.example", vec!["10.1.2.3".parse().unwrap()]),
-        ("mapped.example", vec!["::ffff:169.254.169.254".parse().unwrap()]),
+        (
+            "mapped.example",
+            vec!["::ffff:169.254.169.254".parse().unwrap()],
+        ),
         ("ula.example", vec!["fd00::5".parse().unwrap()]),
         ("empty.example", vec![]),
     ]));
@@ -197,15 +221,33 @@ async fn names_resolving_to_private_addresses_are_refused() {
     };
     let rows = [
         ("public.example", Ok(())),
-        ("rebind.example", Err("argument \"url\" host \"rebind.example\" resolves to a loopback address (127.0.0.1)")),
-        ("internal.example", Err("argument \"url\" host \"internal.example\" resolves to a private address (10.1.2.3)")),
-        ("mapped.example", Err("resolves to a cloud metadata endpoint address (::ffff:169.254.169.254)")),
-        ("ula.example", Err("resolves to a private address (fd00::5)")),
+        (
+            "rebind.example",
+            Err(
+                "argument \"url\" host \"rebind.example\" resolves to a loopback address (127.0.0.1)",
+            ),
+        ),
+        (
+            "internal.example",
+            Err(
+                "argument \"url\" host \"internal.example\" resolves to a private address (10.1.2.3)",
+            ),
+        ),
+        (
+            "mapped.example",
+            Err("resolves to a cloud metadata endpoint address (::ffff:169.254.169.254)"),
+        ),
+        (
+            "ula.example",
+            Err("resolves to a private address (fd00::5)"),
+        ),
         ("empty.example", Err("could not be resolved")),
         ("nxdomain.example", Err("could not be resolved")),
     ];
     for (host, want) in rows {
-        let got = check_resolved(&pending(host), &resolver).await.map_err(|e| e.to_string());
+        let got = check_resolved(&pending(host), &resolver)
+            .await
+            .map_err(|e| e.to_string());
         match want {
             Ok(()) => assert!(got.is_ok(), "{host}: {got:?}"),
             Err(text) => {

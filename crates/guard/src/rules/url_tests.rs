@@ -81,7 +81,10 @@ fn deny_private_literal_addresses() {
             ("http://198.18.0.1/", Err("reserved")),
             ("http://192.0.2.1/", Err("documentation")),
             ("http://[2001:db8::1]/", Err("documentation")),
-            ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", Err("tunnel")),
+            (
+                "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+                Err("tunnel"),
+            ),
             // cloud metadata
             ("http://169.254.169.254/latest/meta-data/", Err("metadata")),
             ("http://2852039166/", Err("metadata")),
@@ -92,7 +95,10 @@ fn deny_private_literal_addresses() {
             ("http://[fd00:ec2::254]/", Err("metadata")),
             ("http://168.63.129.16/", Err("metadata")),
             ("http://100.100.100.200/", Err("metadata")),
-            ("http://metadata.google.internal/computeMetadata/v1/", Err("metadata")),
+            (
+                "http://metadata.google.internal/computeMetadata/v1/",
+                Err("metadata"),
+            ),
             ("http://instance-data/latest/", Err("metadata")),
         ],
     );
@@ -131,7 +137,10 @@ fn scheme_userinfo_and_ambiguous_text() {
 
 #[test]
 fn allow_hosts_patterns() {
-    let r = rule(&["*.example.com", "api.partner.org", "93.184.216.34"], false);
+    let r = rule(
+        &["*.example.com", "api.partner.org", "93.184.216.34"],
+        false,
+    );
     run(
         &r,
         &[

@@ -48,7 +48,11 @@ impl ValueRule {
     pub fn compile(rule: &ArgRule) -> Result<ValueRule, regex::Error> {
         let pattern = rule.pattern.as_deref().map(Regex::new).transpose()?;
         let url = (!rule.allow_hosts.is_empty() || rule.deny_private).then(|| UrlRule {
-            allow_hosts: rule.allow_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            allow_hosts: rule
+                .allow_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             deny_private: rule.deny_private,
         });
         Ok(ValueRule {

@@ -153,7 +153,14 @@ pub fn scan_definition(
     let mut findings = Vec::new();
     let Some(compiled) = compiled() else {
         // Fail closed: an unscannable definition is reported as blocked.
-        findings.push(finding(def, Rule::ModelInstruction, Severity::Block, "", "scanner unavailable", 0));
+        findings.push(finding(
+            def,
+            Rule::ModelInstruction,
+            Severity::Block,
+            "",
+            "scanner unavailable",
+            0,
+        ));
         return findings;
     };
     let others: Vec<&str> = known_tools
@@ -170,7 +177,10 @@ pub fn scan_definition(
                 findings.push(finding(def, rule, severity, &location, text, at));
             }
         };
-        if let Some((at, _)) = text.char_indices().find(|(_, c)| unicode::classify(*c).is_some()) {
+        if let Some((at, _)) = text
+            .char_indices()
+            .find(|(_, c)| unicode::classify(*c).is_some())
+        {
             push(Rule::HiddenUnicode, Severity::Block, at);
         }
         for phrase in &compiled.phrases {
@@ -184,7 +194,9 @@ pub fn scan_definition(
         if let Some(m) = compiled.padding.find(text) {
             push(Rule::Padding, Severity::Warn, m.start());
         }
-        if location.ends_with("/description") && text.chars().count() > options.max_description_chars {
+        if location.ends_with("/description")
+            && text.chars().count() > options.max_description_chars
+        {
             push(Rule::LongDescription, Severity::Warn, 0);
         }
     }
@@ -209,7 +221,9 @@ fn shadowing(text: &str, others: &[&str], coercion: &Regex) -> Option<usize> {
         if !coercion.is_match(sentence) {
             continue;
         }
-        let names_other = others.iter().any(|name| mentions(sentence, &name.to_ascii_lowercase()));
+        let names_other = others
+            .iter()
+            .any(|name| mentions(sentence, &name.to_ascii_lowercase()));
         if names_other {
             return Some(at);
         }
@@ -253,7 +267,14 @@ fn collect<'a>(value: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
     }
 }
 
-fn finding(def: &Definition, rule: Rule, severity: Severity, location: &str, text: &str, at: usize) -> Finding {
+fn finding(
+    def: &Definition,
+    rule: Rule,
+    severity: Severity,
+    location: &str,
+    text: &str,
+    at: usize,
+) -> Finding {
     Finding {
         rule,
         severity,
