@@ -80,7 +80,10 @@ mod tests {
             assert_eq!(parse_ms(text), Some(ms));
         }
         assert_eq!(parse_ms("2026-01-02T03:04:05Z"), Some(1_767_323_045_000));
-        assert_eq!(parse_ms("2026-01-02T03:04:05.6+00:00"), Some(1_767_323_045_600));
+        assert_eq!(
+            parse_ms("2026-01-02T03:04:05.6+00:00"),
+            Some(1_767_323_045_600)
+        );
         assert_eq!(parse_ms("2026-13-02T03:04:05Z"), None);
         assert_eq!(parse_ms("yesterday"), None);
     }

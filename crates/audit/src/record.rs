@@ -155,7 +155,11 @@ pub struct RecordDraft {
 
 impl RecordDraft {
     /// A draft with only the required fields; set the rest directly.
-    pub fn new(request_id: impl Into<String>, method: impl Into<String>, decision: Decision) -> Self {
+    pub fn new(
+        request_id: impl Into<String>,
+        method: impl Into<String>,
+        decision: Decision,
+    ) -> Self {
         RecordDraft {
             request_id: request_id.into(),
             principal: None,

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use portcullis_store::sqlx::{self, Acquire};
 use portcullis_store::now_ms;
+use portcullis_store::sqlx::{self, Acquire};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 

@@ -184,7 +184,9 @@ pub fn open(
                 .ok()
                 .and_then(|n| n.try_into().ok())
                 .ok_or("the nonce is not 12 bytes of base64")?;
-            let ct = STANDARD.decode(ct).map_err(|_| "the ciphertext is not base64")?;
+            let ct = STANDARD
+                .decode(ct)
+                .map_err(|_| "the ciphertext is not base64")?;
             let aad = aad(field, request_id);
             let plaintext = Zeroizing::new(
                 key.cipher
@@ -226,7 +228,9 @@ pub fn decrypt_fields(record: &Record, keys: &FieldKeys) -> Result<OpenedFields,
         if matches!(sealed, Sealed::Encrypted { .. })
             && digest.as_deref() != Some(canonical::digest(&value).as_str())
         {
-            return Err(fail("the plaintext does not match the stored digest".to_owned()));
+            return Err(fail(
+                "the plaintext does not match the stored digest".to_owned(),
+            ));
         }
         Ok(Some(value))
     };

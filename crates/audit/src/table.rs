@@ -94,11 +94,10 @@ pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<Head, AuditErr
 }
 
 pub(crate) async fn read_head_on(conn: &mut AnyConnection) -> Result<Head, AuditError> {
-    let row = sqlx::query(
-        "SELECT seq, hash, checkpoint_seq, checkpoint_ms FROM audit_head WHERE id = 1",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let row =
+        sqlx::query("SELECT seq, hash, checkpoint_seq, checkpoint_ms FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
     Ok(Head {
         seq: to_u64(row.try_get("seq")?),
         hash: row.try_get("hash")?,
@@ -203,7 +202,11 @@ pub(crate) async fn insert_checkpoint(
 
 /// Up to `limit` records with `seq > after`, in sequence order. The cursor for sinks and
 /// exports: pass the last `seq` seen to get the next page.
-pub async fn records_after(store: &Store, after: u64, limit: u32) -> Result<Vec<Record>, AuditError> {
+pub async fn records_after(
+    store: &Store,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<Record>, AuditError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {RECORD_COLUMNS} FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2"
     )))
@@ -277,12 +280,11 @@ pub(crate) async fn last_before(
     store: &Store,
     before: &str,
 ) -> Result<Option<(u64, String)>, AuditError> {
-    let row = sqlx::query(
-        "SELECT seq, hash FROM audit_records WHERE ts < $1 ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(before)
-    .fetch_optional(store.pool())
-    .await?;
+    let row =
+        sqlx::query("SELECT seq, hash FROM audit_records WHERE ts < $1 ORDER BY seq DESC LIMIT 1")
+            .bind(before)
+            .fetch_optional(store.pool())
+            .await?;
     row.map(|row| Ok((to_u64(row.try_get("seq")?), row.try_get("hash")?)))
         .transpose()
 }

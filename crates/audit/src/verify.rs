@@ -106,6 +106,31 @@ impl VerifyReport {
     pub fn intact(&self) -> bool {
         self.problem.is_none()
     }
+
+    /// One line: `intact: …` or `tampered: first bad record seq N (kind): detail`.
+    pub fn verdict(&self) -> String {
+        match &self.problem {
+            None => {
+                let range = match (self.first_seq, self.last_seq) {
+                    (Some(first), Some(last)) => format!(" (seq {first}..={last})"),
+                    _ => String::new(),
+                };
+                format!(
+                    "intact: {} record(s){range}, {} signed checkpoint(s), {} unsigned at the end",
+                    self.records, self.checkpoints, self.unsigned_tail
+                )
+            }
+            Some(p) => format!(
+                "tampered: first bad record seq {} ({}): {}",
+                p.seq, p.kind, p.detail
+            ),
+        }
+    }
+
+    /// The report as one JSON object (for `--format json`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
 }
 
 /// Checks the whole chain in the store against checkpoints signed by `trusted`.
@@ -120,7 +145,11 @@ pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport
             Err(detail) => problems.push(Problem {
                 seq: checkpoint.seq,
                 kind: ProblemKind::BadCheckpointSignature,
-                detail: format!("{} at seq {}: {detail}", checkpoint.kind.as_str(), checkpoint.seq),
+                detail: format!(
+                    "{} at seq {}: {detail}",
+                    checkpoint.kind.as_str(),
+                    checkpoint.seq
+                ),
             }),
         }
     }
@@ -132,7 +161,9 @@ pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport
     let start = anchor.as_ref().map_or(1, |a| a.seq + 1);
     let mut walk = Walk {
         expected: start,
-        prev: anchor.as_ref().map_or_else(|| GENESIS.to_owned(), |a| a.hash.clone()),
+        prev: anchor
+            .as_ref()
+            .map_or_else(|| GENESIS.to_owned(), |a| a.hash.clone()),
         records: 0,
         first_seq: None,
         checkpoints: valid
@@ -154,7 +185,10 @@ pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport
             problems.push(Problem {
                 seq: last + 1,
                 kind: ProblemKind::TruncatedAfterCheckpoint,
-                detail: format!("records {}..={signed} are covered by a signed checkpoint but missing", last + 1),
+                detail: format!(
+                    "records {}..={signed} are covered by a signed checkpoint but missing",
+                    last + 1
+                ),
             });
         }
         let head = table::read_head(store).await?;
@@ -162,13 +196,19 @@ pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport
             problems.push(Problem {
                 seq: last + 1,
                 kind: ProblemKind::Truncated,
-                detail: format!("the chain head is at seq {}, the last record is {last}", head.seq),
+                detail: format!(
+                    "the chain head is at seq {}, the last record is {last}",
+                    head.seq
+                ),
             });
         } else if head.seq < last {
             problems.push(Problem {
                 seq: head.seq + 1,
                 kind: ProblemKind::BeyondHead,
-                detail: format!("records after the chain head (seq {}) up to {last}", head.seq),
+                detail: format!(
+                    "records after the chain head (seq {}) up to {last}",
+                    head.seq
+                ),
             });
         } else if head.hash != walk.prev {
             problems.push(Problem {

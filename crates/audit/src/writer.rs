@@ -36,7 +36,10 @@ pub struct Appended {
 }
 
 enum Job {
-    Append(SealedDraft, oneshot::Sender<Result<Appended, AuditError>>),
+    Append(
+        Box<SealedDraft>,
+        oneshot::Sender<Result<Appended, AuditError>>,
+    ),
     /// Answered once every job queued before it is committed; `true` also signs a checkpoint
     /// of the head if records are unsigned.
     Flush(bool, oneshot::Sender<Result<(), AuditError>>),
@@ -135,7 +138,7 @@ impl AuditLog {
         let sealed = self.fields.seal(draft)?;
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job::Append(sealed, reply))
+            .send(Job::Append(Box::new(sealed), reply))
             .await
             .map_err(|_| AuditError::Closed)?;
         answer.await.map_err(|_| AuditError::Closed)?
@@ -191,7 +194,8 @@ impl AuditLog {
 
 /// The writer task.
 async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch::Sender<u64>) {
-    let tick = (chain.checkpoint_interval / 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+    let tick =
+        (chain.checkpoint_interval / 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch: Vec<(SealedDraft, oneshot::Sender<Result<Appended, AuditError>>)> =
@@ -209,7 +213,7 @@ async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch:
         let Some(mut job) = first else { break };
         loop {
             match job {
-                Job::Append(draft, reply) => batch.push((draft, reply)),
+                Job::Append(draft, reply) => batch.push((*draft, reply)),
                 Job::Flush(sign, reply) => {
                     commit(&chain, &mut batch, &committed).await;
                     let result = if sign {
@@ -294,7 +298,8 @@ async fn write_batch(chain: &Chain, drafts: Vec<SealedDraft>) -> Result<Vec<Appe
     }
     table::set_head(&mut tx, seq, &prev).await?;
     if seq.saturating_sub(head.checkpoint_seq) >= chain.checkpoint_records {
-        let checkpoint = Checkpoint::sign(&chain.signer, CheckpointKind::Checkpoint, seq, &prev, &ts);
+        let checkpoint =
+            Checkpoint::sign(&chain.signer, CheckpointKind::Checkpoint, seq, &prev, &ts);
         table::insert_checkpoint(&mut tx, &checkpoint).await?;
         table::set_checkpointed(&mut tx, seq, now).await?;
     }
@@ -320,8 +325,13 @@ async fn checkpoint_if_due(chain: &Chain, force: bool) -> Result<(), AuditError>
     let head = table::lock_head(&mut tx).await?;
     if due(&head) {
         let ts = clock::format_ms(now);
-        let checkpoint =
-            Checkpoint::sign(&chain.signer, CheckpointKind::Checkpoint, head.seq, &head.hash, &ts);
+        let checkpoint = Checkpoint::sign(
+            &chain.signer,
+            CheckpointKind::Checkpoint,
+            head.seq,
+            &head.hash,
+            &ts,
+        );
         table::insert_checkpoint(&mut tx, &checkpoint).await?;
         table::set_checkpointed(&mut tx, head.seq, now).await?;
     }

@@ -17,9 +17,13 @@ async fn concurrent_appends_form_one_gap_free_chain_on_both_backends() {
     let dir = tempfile::tempdir().unwrap();
     for store in testing::both(dir.path()).await.unwrap() {
         let pem = signing_key_pem();
-        let log = AuditLog::open(store.clone(), &with_signing_key(config(50), &pem), dir.path())
-            .await
-            .unwrap();
+        let log = AuditLog::open(
+            store.clone(),
+            &with_signing_key(config(50), &pem),
+            dir.path(),
+        )
+        .await
+        .unwrap();
         let tasks: Vec<_> = (1..=400)
             .map(|i| {
                 let log = log.clone();
@@ -37,7 +41,11 @@ async fn concurrent_appends_form_one_gap_free_chain_on_both_backends() {
         assert_eq!((report.records, report.last_checkpoint), (400, Some(400)));
         assert_eq!(report.unsigned_tail, 0);
         // Every request id landed exactly once.
-        let ids: BTreeSet<String> = all_records(&store).await.into_iter().map(|r| r.request_id).collect();
+        let ids: BTreeSet<String> = all_records(&store)
+            .await
+            .into_iter()
+            .map(|r| r.request_id)
+            .collect();
         assert_eq!(ids.len(), 400);
         store.close().await;
     }
@@ -50,7 +58,9 @@ async fn two_replicas_on_one_postgres_share_one_chain() {
     let store_b = store_a.clone();
     let pem = signing_key_pem();
     let cfg = with_signing_key(config(7), &pem);
-    let a = AuditLog::open(store_a.clone(), &cfg, dir.path()).await.unwrap();
+    let a = AuditLog::open(store_a.clone(), &cfg, dir.path())
+        .await
+        .unwrap();
     let b = AuditLog::open(store_b, &cfg, dir.path()).await.unwrap();
     let tasks: Vec<_> = (1..=300)
         .map(|i| {
@@ -79,10 +89,15 @@ async fn two_replicas_on_one_postgres_share_one_chain() {
 async fn append_after_shutdown_fails_and_flush_waits_for_commit() {
     let dir = tempfile::tempdir().unwrap();
     let store = testing::sqlite(dir.path()).await.unwrap();
-    let log = AuditLog::open(store.clone(), &config(1000), dir.path()).await.unwrap();
+    let log = AuditLog::open(store.clone(), &config(1000), dir.path())
+        .await
+        .unwrap();
     let first = log.append(draft(1)).await.unwrap();
     // Resolved means committed: another connection sees it.
-    assert_eq!(portcullis_audit::read_head(&store).await.unwrap().seq, first.seq);
+    assert_eq!(
+        portcullis_audit::read_head(&store).await.unwrap().seq,
+        first.seq
+    );
     assert_eq!(all_records(&store).await[0].hash, first.hash);
     log.shutdown().await.unwrap();
     assert!(matches!(
@@ -90,7 +105,9 @@ async fn append_after_shutdown_fails_and_flush_waits_for_commit() {
         Err(portcullis_audit::AuditError::Closed)
     ));
     // Reopening continues the chain.
-    let log = AuditLog::open(store.clone(), &config(1000), dir.path()).await.unwrap();
+    let log = AuditLog::open(store.clone(), &config(1000), dir.path())
+        .await
+        .unwrap();
     assert_eq!(log.append(draft(2)).await.unwrap().seq, 2);
     log.shutdown().await.unwrap();
 }
@@ -99,13 +116,28 @@ async fn append_after_shutdown_fails_and_flush_waits_for_commit() {
 async fn a_failed_commit_reaches_every_waiter_and_the_writer_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let store = testing::sqlite(dir.path()).await.unwrap();
-    let log = AuditLog::open(store.clone(), &config(1000), dir.path()).await.unwrap();
+    let log = AuditLog::open(store.clone(), &config(1000), dir.path())
+        .await
+        .unwrap();
     log.append(draft(1)).await.unwrap();
     // Break the table so that inserts fail.
-    super::support::exec(&store, "ALTER TABLE audit_records RENAME TO audit_records_away").await;
+    super::support::exec(
+        &store,
+        "ALTER TABLE audit_records RENAME TO audit_records_away",
+    )
+    .await;
     let results = futures::future::join_all((2..6).map(|i| log.append(draft(i)))).await;
-    assert!(results.iter().all(|r| matches!(r, Err(portcullis_audit::AuditError::Sql(_)))), "{results:?}");
-    super::support::exec(&store, "ALTER TABLE audit_records_away RENAME TO audit_records").await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(portcullis_audit::AuditError::Sql(_)))),
+        "{results:?}"
+    );
+    super::support::exec(
+        &store,
+        "ALTER TABLE audit_records_away RENAME TO audit_records",
+    )
+    .await;
     // Nothing was half-written: the next record follows the first.
     assert_eq!(log.append(draft(7)).await.unwrap().seq, 2);
     log.shutdown().await.unwrap();
@@ -119,11 +151,19 @@ async fn a_time_based_checkpoint_signs_an_idle_tail() {
     let store = testing::sqlite(dir.path()).await.unwrap();
     let mut cfg = config(1000);
     cfg.checkpoint_interval = std::time::Duration::from_millis(50);
-    let log = AuditLog::open(store.clone(), &cfg, dir.path()).await.unwrap();
+    let log = AuditLog::open(store.clone(), &cfg, dir.path())
+        .await
+        .unwrap();
     log.append(draft(1)).await.unwrap();
     log.append(draft(2)).await.unwrap();
     let mut waited = 0;
-    let last = async || portcullis_audit::checkpoints(&store).await.unwrap().last().map(|c| c.seq);
+    let last = async || {
+        portcullis_audit::checkpoints(&store)
+            .await
+            .unwrap()
+            .last()
+            .map(|c| c.seq)
+    };
     while last().await != Some(2) && waited < 100 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         waited += 1;

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use portcullis_audit::{AuditError, AuditLog, FieldKey, FieldKeys, Sealed, canonical, decrypt_fields};
+use portcullis_audit::{
+    AuditError, AuditLog, FieldKey, FieldKeys, Sealed, canonical, decrypt_fields,
+};
 use portcullis_store::{Store, testing};
 use serde_json::{Value, json};
 
@@ -73,7 +75,10 @@ async fn plaintext_never_stored_and_decrypts_with_the_right_key() {
             let i = record.latency_ms;
             assert_eq!(opened.args, secret_draft(i).args);
             assert_eq!(opened.result, secret_draft(i).result);
-            assert_eq!(record.args_digest, Some(canonical::digest(&secret_draft(i).args.unwrap())));
+            assert_eq!(
+                record.args_digest,
+                Some(canonical::digest(&secret_draft(i).args.unwrap()))
+            );
         }
         store.close().await;
     }
@@ -83,17 +88,24 @@ async fn plaintext_never_stored_and_decrypts_with_the_right_key() {
 async fn rotation_keeps_old_records_readable_and_wrong_keys_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let store = testing::sqlite(dir.path()).await.unwrap();
-    let log = AuditLog::open(store.clone(), &with_key(config(10), KEY_A), dir.path()).await.unwrap();
+    let log = AuditLog::open(store.clone(), &with_key(config(10), KEY_A), dir.path())
+        .await
+        .unwrap();
     log.append(secret_draft(1)).await.unwrap();
     log.shutdown().await.unwrap();
     // Rotate: B encrypts, A only decrypts.
     let mut rotated = with_key(config(10), KEY_B);
     rotated.old_encryption_keys = vec![portcullis_config::Secret::new("env:OLD", KEY_A)];
-    let log = AuditLog::open(store.clone(), &rotated, dir.path()).await.unwrap();
+    let log = AuditLog::open(store.clone(), &rotated, dir.path())
+        .await
+        .unwrap();
     log.append(secret_draft(2)).await.unwrap();
     log.shutdown().await.unwrap();
 
-    let (a, b) = (FieldKey::parse(KEY_A).unwrap(), FieldKey::parse(KEY_B).unwrap());
+    let (a, b) = (
+        FieldKey::parse(KEY_A).unwrap(),
+        FieldKey::parse(KEY_B).unwrap(),
+    );
     assert_ne!(a.kid(), b.kid());
     let records = all_records(&store).await;
     assert_eq!(records[0].kid(), Some(a.kid()));
@@ -106,7 +118,17 @@ async fn rotation_keeps_old_records_readable_and_wrong_keys_fail_cleanly() {
     // Only the new key: the old record names a key that is not there.
     let only_b = FieldKeys::new(Some(b.clone()), vec![]);
     let err = decrypt_fields(&records[0], &only_b).unwrap_err();
-    assert!(matches!(err, AuditError::Decrypt { seq: 1, field: "args", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            AuditError::Decrypt {
+                seq: 1,
+                field: "args",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("no key with id"), "{err}");
     // A wrong key under the right id (a forged kid) fails authentication, not with garbage.
     let mut forged = records[1].clone();
@@ -125,7 +147,9 @@ async fn rotation_keeps_old_records_readable_and_wrong_keys_fail_cleanly() {
 async fn without_a_key_only_digests_or_redacted_values_are_kept() {
     let dir = tempfile::tempdir().unwrap();
     let store = testing::sqlite(dir.path()).await.unwrap();
-    let log = AuditLog::open(store.clone(), &config(10), dir.path()).await.unwrap();
+    let log = AuditLog::open(store.clone(), &config(10), dir.path())
+        .await
+        .unwrap();
     log.append(secret_draft(1)).await.unwrap();
     let redactor = |value: &mut Value| {
         if let Some(token) = value.get_mut("token") {
@@ -137,13 +161,21 @@ async fn without_a_key_only_digests_or_redacted_values_are_kept() {
     log.shutdown().await.unwrap();
     let records = all_records(&store).await;
     assert_eq!(records[0].args, None);
-    assert_eq!(records[0].args_digest, Some(canonical::digest(&secret_draft(1).args.unwrap())));
+    assert_eq!(
+        records[0].args_digest,
+        Some(canonical::digest(&secret_draft(1).args.unwrap()))
+    );
     assert_eq!(
         records[1].args,
-        Some(Sealed::Redacted { value: json!({"path": "/srv/x", "token": "[REDACTED:secret]"}) })
+        Some(Sealed::Redacted {
+            value: json!({"path": "/srv/x", "token": "[REDACTED:secret]"})
+        })
     );
     // The digest is of what was called, not of what was kept.
-    assert_eq!(records[1].args_digest, Some(canonical::digest(&secret_draft(2).args.unwrap())));
+    assert_eq!(
+        records[1].args_digest,
+        Some(canonical::digest(&secret_draft(2).args.unwrap()))
+    );
     assert!(!dump(&store).await.contains(&format!("{MARKER}-2")));
     assert_eq!(records[1].kid(), None);
 }
@@ -152,10 +184,21 @@ async fn without_a_key_only_digests_or_redacted_values_are_kept() {
 fn key_parsing() {
     assert!(FieldKey::parse(KEY_A).is_ok());
     assert!(FieldKey::parse(KEY_B).is_ok());
-    assert_eq!(FieldKey::parse(&KEY_A.to_uppercase()).unwrap().kid(), FieldKey::parse(KEY_A).unwrap().kid());
+    assert_eq!(
+        FieldKey::parse(&KEY_A.to_uppercase()).unwrap().kid(),
+        FieldKey::parse(KEY_A).unwrap().kid()
+    );
     assert!(FieldKey::parse("audit-key-6").is_err());
-    assert!(FieldKey::parse("not base64 !").unwrap_err().contains("base64"));
-    assert!(FieldKey::parse("AAAA").unwrap_err().contains("need exactly 32"));
+    assert!(
+        FieldKey::parse("not base64 !")
+            .unwrap_err()
+            .contains("base64")
+    );
+    assert!(
+        FieldKey::parse("AAAA")
+            .unwrap_err()
+            .contains("need exactly 32")
+    );
     assert!(format!("{:?}", FieldKey::parse(KEY_A).unwrap()).starts_with("FieldKey("));
     assert!(!format!("{:?}", FieldKey::parse(KEY_A).unwrap()).contains("0001020304"));
 }

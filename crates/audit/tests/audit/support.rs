@@ -42,13 +42,17 @@ pub fn with_key(mut config: Audit, key: &str) -> Audit {
 }
 
 pub fn draft(i: u64) -> RecordDraft {
-    let mut d = RecordDraft::new(format!("req-{i}"), "tools/call", Decision::ALL[(i % 5) as usize]);
+    let mut d = RecordDraft::new(
+        format!("req-{i}"),
+        "tools/call",
+        Decision::ALL[(i % 5) as usize],
+    );
     d.principal = Some(format!("user-{}", i % 3));
     d.auth_method = Some("api_key".into());
     d.client_ip = Some("127.0.0.1".into());
     d.upstream = Some("fs".into());
     d.name = Some("fs__read_file".into());
-    d.reason = (i % 2 == 0).then(|| "policy said so".into());
+    d.reason = i.is_multiple_of(2).then(|| "policy said so".into());
     d.policy_ids = vec![format!("p{}", i % 4)];
     d.args = Some(json!({"path": format!("/srv/data/{i}"), "limit": i}));
     d.result = Some(json!({"content": [{"type": "text", "text": format!("body {i}")}]}));
@@ -59,7 +63,9 @@ pub fn draft(i: u64) -> RecordDraft {
 
 /// Every stored record, in sequence order.
 pub async fn all_records(store: &Store) -> Vec<Record> {
-    portcullis_audit::records_after(store, 0, 100_000).await.unwrap()
+    portcullis_audit::records_after(store, 0, 100_000)
+        .await
+        .unwrap()
 }
 
 pub async fn exec(store: &Store, sql: &str) {
@@ -70,9 +76,9 @@ pub async fn exec(store: &Store, sql: &str) {
 }
 
 fn text(value: &Option<String>) -> String {
-    value
-        .as_ref()
-        .map_or("NULL".to_owned(), |s| format!("'{}'", s.replace('\'', "''")))
+    value.as_ref().map_or("NULL".to_owned(), |s| {
+        format!("'{}'", s.replace('\'', "''"))
+    })
 }
 
 fn json_text<T: serde::Serialize>(value: &Option<T>) -> String {

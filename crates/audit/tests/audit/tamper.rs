@@ -7,25 +7,41 @@ use portcullis_audit::{AuditLog, ProblemKind, TrustedKeys, chain, verify};
 use portcullis_store::{Store, testing};
 use proptest::prelude::*;
 
-use super::support::{all_records, config, draft, exec, insert_raw, signing_key_pem, with_signing_key};
+use super::support::{
+    all_records, config, draft, exec, insert_raw, signing_key_pem, with_signing_key,
+};
 
 #[derive(Debug, Clone)]
 enum Tamper {
     None,
     /// Set one column of record `seq` to a value it never has.
-    Edit { seq: u64, column: usize },
-    Delete { seq: u64 },
+    Edit {
+        seq: u64,
+        column: usize,
+    },
+    Delete {
+        seq: u64,
+    },
     /// Swap the positions (seq) of two records.
-    Swap { a: u64, b: u64 },
+    Swap {
+        a: u64,
+        b: u64,
+    },
     /// Shift records `seq..` up by one and put a forged record, correctly chained to its
     /// predecessor, at `seq`.
-    InsertForged { seq: u64 },
+    InsertForged {
+        seq: u64,
+    },
     /// Append a correctly chained forged record after the last one.
     AppendForged,
     /// Delete every record after `keep`.
-    Truncate { keep: u64 },
+    Truncate {
+        keep: u64,
+    },
     /// Change the hash a checkpoint vouches for.
-    EditCheckpoint { index: usize },
+    EditCheckpoint {
+        index: usize,
+    },
 }
 
 const EDITS: &[&str] = &[
@@ -48,7 +64,10 @@ fn tamper_strategy(n: u64) -> impl Strategy<Value = Tamper> {
         (1..=n).prop_map(|seq| Tamper::Delete { seq }),
         (1..=n, 1..=n)
             .prop_filter("distinct", |(a, b)| a != b)
-            .prop_map(|(a, b)| Tamper::Swap { a: a.min(b), b: a.max(b) }),
+            .prop_map(|(a, b)| Tamper::Swap {
+                a: a.min(b),
+                b: a.max(b)
+            }),
         (1..=n).prop_map(|seq| Tamper::InsertForged { seq }),
         Just(Tamper::AppendForged),
         (0..n).prop_map(|keep| Tamper::Truncate { keep }),
@@ -58,9 +77,13 @@ fn tamper_strategy(n: u64) -> impl Strategy<Value = Tamper> {
 
 /// Appends `n` records through the real writer, in `batches` concurrent groups.
 async fn fill(store: &Store, key_pem: &str, n: u64, every: u64, sign_tail: bool, dir: &Path) {
-    let log = AuditLog::open(store.clone(), &with_signing_key(config(every), key_pem), dir)
-        .await
-        .unwrap();
+    let log = AuditLog::open(
+        store.clone(),
+        &with_signing_key(config(every), key_pem),
+        dir,
+    )
+    .await
+    .unwrap();
     let mut i = 1;
     while i <= n {
         let group: Vec<_> = (i..=(i + 3).min(n)).map(|j| log.append(draft(j))).collect();
@@ -88,22 +111,53 @@ async fn apply(store: &Store, tamper: &Tamper, n: u64) -> Option<(u64, Vec<Probl
     match *tamper {
         Tamper::None => None,
         Tamper::Edit { seq, column } => {
-            exec(store, &format!("UPDATE audit_records SET {} WHERE seq = {seq}", EDITS[column])).await;
+            exec(
+                store,
+                &format!(
+                    "UPDATE audit_records SET {} WHERE seq = {seq}",
+                    EDITS[column]
+                ),
+            )
+            .await;
             Some((seq, vec![HashMismatch, PrevHashMismatch]))
         }
         Tamper::Delete { seq } => {
-            exec(store, &format!("DELETE FROM audit_records WHERE seq = {seq}")).await;
+            exec(
+                store,
+                &format!("DELETE FROM audit_records WHERE seq = {seq}"),
+            )
+            .await;
             Some((seq, vec![SeqGap, Truncated, TruncatedAfterCheckpoint]))
         }
         Tamper::Swap { a, b } => {
-            exec(store, &format!("UPDATE audit_records SET seq = -1 WHERE seq = {a}")).await;
-            exec(store, &format!("UPDATE audit_records SET seq = {a} WHERE seq = {b}")).await;
-            exec(store, &format!("UPDATE audit_records SET seq = {b} WHERE seq = -1")).await;
+            exec(
+                store,
+                &format!("UPDATE audit_records SET seq = -1 WHERE seq = {a}"),
+            )
+            .await;
+            exec(
+                store,
+                &format!("UPDATE audit_records SET seq = {a} WHERE seq = {b}"),
+            )
+            .await;
+            exec(
+                store,
+                &format!("UPDATE audit_records SET seq = {b} WHERE seq = -1"),
+            )
+            .await;
             Some((a, vec![PrevHashMismatch, HashMismatch]))
         }
         Tamper::InsertForged { seq } => {
-            exec(store, &format!("UPDATE audit_records SET seq = seq + 1000000 WHERE seq >= {seq}")).await;
-            exec(store, &format!("UPDATE audit_records SET seq = seq - 999999 WHERE seq >= 1000000")).await;
+            exec(
+                store,
+                &format!("UPDATE audit_records SET seq = seq + 1000000 WHERE seq >= {seq}"),
+            )
+            .await;
+            exec(
+                store,
+                "UPDATE audit_records SET seq = seq - 999999 WHERE seq >= 1000000",
+            )
+            .await;
             let mut forged = records[(seq - 1) as usize].clone();
             forged.principal = Some("mallory".into());
             let forged = chain::seal(forged);
@@ -126,7 +180,11 @@ async fn apply(store: &Store, tamper: &Tamper, n: u64) -> Option<(u64, Vec<Probl
             Some((n + 1, vec![BeyondHead]))
         }
         Tamper::Truncate { keep } => {
-            exec(store, &format!("DELETE FROM audit_records WHERE seq > {keep}")).await;
+            exec(
+                store,
+                &format!("DELETE FROM audit_records WHERE seq > {keep}"),
+            )
+            .await;
             Some((keep + 1, vec![Truncated, TruncatedAfterCheckpoint]))
         }
         Tamper::EditCheckpoint { index } => {
@@ -160,7 +218,9 @@ async fn case(store: &Store, dir: &Path, n: u64, every: u64, sign_tail: bool, ta
     match expected {
         None => assert!(report.intact(), "{tamper:?}: {report:?}"),
         Some((seq, kinds)) => {
-            let problem = report.problem.unwrap_or_else(|| panic!("{tamper:?} not detected"));
+            let problem = report
+                .problem
+                .unwrap_or_else(|| panic!("{tamper:?} not detected"));
             assert_eq!(problem.seq, seq, "{tamper:?}: {problem:?}");
             assert!(kinds.contains(&problem.kind), "{tamper:?}: {problem:?}");
         }
