@@ -41,13 +41,14 @@ pub fn render_markdown(report: &Report, chain: &str) -> String {
     let mut out = String::new();
     let t = &report.totals;
     let _ = writeln!(out, "# Portcullis audit report\n");
+    let range = match (report.first_seq, report.last_seq) {
+        (Some(first), Some(last)) => format!("records seq {first}–{last}"),
+        _ => "no records".to_owned(),
+    };
     let _ = writeln!(
         out,
-        "Period: {} → {} (records seq {}–{})\n",
-        report.since,
-        report.until,
-        report.first_seq.map_or("–".to_owned(), |s| s.to_string()),
-        report.last_seq.map_or("–".to_owned(), |s| s.to_string()),
+        "Period: {} → {} ({range})\n",
+        report.since, report.until
     );
     let _ = writeln!(out, "Chain verification: {}\n", md_cell(chain));
     let _ = writeln!(out, "## Summary\n");
