@@ -207,6 +207,10 @@ pub struct RawSink {
     pub endpoint: Option<String>,
     pub address: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
+    pub transport: Option<String>,
+    pub ca: Option<String>,
+    pub max_size: Option<RawSize>,
+    pub keep: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

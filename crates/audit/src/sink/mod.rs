@@ -110,27 +110,44 @@ impl SinkSpec {
 
     /// The spec for a configured `[[audit.sink]]`.
     pub fn from_config(sink: &portcullis_config::Sink) -> SinkSpec {
-        use portcullis_config::Sink;
+        use portcullis_config::{Sink, SyslogTransport};
         let headers = |map: &std::collections::BTreeMap<String, Secret>| {
             map.iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect::<Vec<_>>()
         };
         match sink {
-            Sink::Jsonl { path } => SinkSpec::Jsonl {
+            Sink::Jsonl {
+                path,
+                max_size,
+                keep,
+            } => SinkSpec::Jsonl {
                 path: path.clone(),
-                max_bytes: DEFAULT_JSONL_MAX_BYTES,
-                keep: DEFAULT_JSONL_KEEP,
+                max_bytes: *max_size,
+                keep: *keep,
             },
-            Sink::Syslog { address } => SinkSpec::Syslog {
-                target: match address {
-                    None => SyslogTarget::Local(PathBuf::from("/dev/log")),
-                    Some(address) => SyslogTarget::Udp(address.to_string()),
+            Sink::Syslog {
+                address,
+                transport,
+                ca,
+            } => SinkSpec::Syslog {
+                target: match (address, transport) {
+                    (None, _) => SyslogTarget::Local(PathBuf::from("/dev/log")),
+                    (Some(address), SyslogTransport::Udp) => SyslogTarget::Udp(address.to_string()),
+                    (Some(address), SyslogTransport::Tcp) => SyslogTarget::Tcp(address.to_string()),
+                    (Some(address), SyslogTransport::Tls) => SyslogTarget::Tls {
+                        address: address.to_string(),
+                        server_name: address.host.clone(),
+                        ca: ca.clone(),
+                    },
                 },
             },
-            Sink::Otlp { endpoint } => SinkSpec::Otlp {
+            Sink::Otlp {
+                endpoint,
+                headers: h,
+            } => SinkSpec::Otlp {
                 endpoint: endpoint.clone(),
-                headers: Vec::new(),
+                headers: headers(h),
             },
             Sink::Webhook { url, headers: h } => SinkSpec::Webhook {
                 url: url.clone(),
@@ -199,4 +216,75 @@ pub enum SinkError {
     Config(String),
     #[error(transparent)]
     Store(#[from] AuditError),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use portcullis_config::{HostPort, Sink, SyslogTransport};
+
+    use super::*;
+
+    fn syslog(address: Option<(&str, u16)>, transport: SyslogTransport) -> Sink {
+        Sink::Syslog {
+            address: address.map(|(host, port)| HostPort {
+                host: host.to_owned(),
+                port,
+            }),
+            transport,
+            ca: None,
+        }
+    }
+
+    #[test]
+    fn syslog_targets_from_config() {
+        let rows = [
+            (
+                syslog(None, SyslogTransport::Udp),
+                SyslogTarget::Local("/dev/log".into()),
+            ),
+            (
+                syslog(Some(("siem", 514)), SyslogTransport::Udp),
+                SyslogTarget::Udp("siem:514".into()),
+            ),
+            (
+                syslog(Some(("::1", 601)), SyslogTransport::Tcp),
+                SyslogTarget::Tcp("[::1]:601".into()),
+            ),
+            (
+                syslog(Some(("siem.example", 6514)), SyslogTransport::Tls),
+                SyslogTarget::Tls {
+                    address: "siem.example:6514".into(),
+                    server_name: "siem.example".into(),
+                    ca: None,
+                },
+            ),
+        ];
+        for (sink, want) in rows {
+            match SinkSpec::from_config(&sink) {
+                SinkSpec::Syslog { target } => assert_eq!(target, want),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_stable_and_name_no_url() {
+        let hook = |url: &str| SinkSpec::Webhook {
+            url: url.to_owned(),
+            headers: Vec::new(),
+        };
+        let a = hook("https://siem.example/ingest?token=s3cr3t");
+        assert_eq!(a.id(), a.clone().id());
+        assert!(a.id().starts_with("webhook-") && a.id().len() == "webhook-".len() + 16);
+        assert!(!a.id().contains("s3cr3t") && !a.label().contains("s3cr3t"));
+        assert_eq!(a.label(), "webhook https://siem.example");
+        assert_ne!(a.id(), hook("https://siem.example/other").id());
+        let from_config = SinkSpec::from_config(&Sink::Webhook {
+            url: "https://siem.example/ingest?token=s3cr3t".into(),
+            headers: BTreeMap::new(),
+        });
+        assert_eq!(from_config.id(), a.id());
+    }
 }

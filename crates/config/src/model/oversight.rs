@@ -85,17 +85,43 @@ pub struct Audit {
 /// Where records or alerts are sent (`[[audit.sink]]`, `[[anomaly.alert]]`).
 #[derive(Debug, Clone)]
 pub enum Sink {
-    /// `kind = "jsonl"`: appended to a file, one JSON object a line.
-    Jsonl { path: PathBuf },
-    /// `kind = "syslog"`: RFC 5424 over UDP to `address`, or the local `/dev/log` when `None`.
-    Syslog { address: Option<HostPort> },
-    /// `kind = "otlp"`: OpenTelemetry logs to a collector.
-    Otlp { endpoint: String },
-    /// `kind = "webhook"`: one JSON POST per record or alert.
+    /// `kind = "jsonl"`: appended to a file, one JSON object a line; the file is rotated
+    /// past `max_size` (default 100MiB) to `path.1` … `path.KEEP` (`keep`, default 10).
+    Jsonl {
+        path: PathBuf,
+        max_size: u64,
+        keep: u32,
+    },
+    /// `kind = "syslog"`: RFC 5424 to `address` over `transport` (default UDP), or the local
+    /// `/dev/log` when `address` is `None`. `ca` (TLS only): PEM bundle the receiver's
+    /// certificate must chain to (default: the public web roots).
+    Syslog {
+        address: Option<HostPort>,
+        transport: SyslogTransport,
+        ca: Option<PathBuf>,
+    },
+    /// `kind = "otlp"`: OpenTelemetry logs (OTLP/HTTP) to a collector, with optional headers.
+    Otlp {
+        endpoint: String,
+        headers: BTreeMap<String, Secret>,
+    },
+    /// `kind = "webhook"`: JSON POSTs of records or alerts.
     Webhook {
         url: String,
         headers: BTreeMap<String, Secret>,
     },
+}
+
+/// `transport` of a syslog sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyslogTransport {
+    /// RFC 5426: one datagram a message.
+    #[default]
+    Udp,
+    /// RFC 6587 octet counting over TCP.
+    Tcp,
+    /// RFC 5425: octet counting over TLS.
+    Tls,
 }
 
 /// `[approval]`.

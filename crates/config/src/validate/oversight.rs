@@ -6,7 +6,9 @@ use std::time::Duration;
 use super::context::{Ctx, PlainHttp};
 use super::tools::regex_reason;
 use super::upstream::headers;
-use crate::model::{Anomaly, Audit, Guard, RedactPattern, RedactSet, ScanAction, Sink};
+use crate::model::{
+    Anomaly, Audit, Guard, RedactPattern, RedactSet, ScanAction, Sink, SyslogTransport,
+};
 use crate::net;
 use crate::raw::{RawAnomaly, RawAudit, RawGuard, RawRedactPattern, RawSink};
 
@@ -137,14 +139,15 @@ fn sinks(table: &str, raw: Vec<RawSink>, ctx: &mut Ctx<'_>) -> Vec<Sink> {
         .collect()
 }
 
-/// One sink; `kind` decides which of `path`, `url`, `endpoint`, `address`, `headers` apply.
+/// One sink; `kind` decides which of `path`, `max_size`, `keep`, `url`, `endpoint`,
+/// `address`, `transport`, `ca`, `headers` apply.
 fn sink(prefix: &str, raw: RawSink, ctx: &mut Ctx<'_>) -> Option<Sink> {
     let key = |field: &str| format!("{prefix}.{field}");
     let kind = ctx.required(&key("kind"), raw.kind)?;
     let allowed: &[&str] = match kind.as_str() {
-        "jsonl" => &["path"],
-        "syslog" => &["address"],
-        "otlp" => &["endpoint"],
+        "jsonl" => &["path", "max_size", "keep"],
+        "syslog" => &["address", "transport", "ca"],
+        "otlp" => &["endpoint", "headers"],
         "webhook" => &["url", "headers"],
         other => {
             ctx.error(
@@ -160,6 +163,10 @@ fn sink(prefix: &str, raw: RawSink, ctx: &mut Ctx<'_>) -> Option<Sink> {
         ("endpoint", raw.endpoint.is_some()),
         ("address", raw.address.is_some()),
         ("headers", raw.headers.is_some()),
+        ("transport", raw.transport.is_some()),
+        ("ca", raw.ca.is_some()),
+        ("max_size", raw.max_size.is_some()),
+        ("keep", raw.keep.is_some()),
     ];
     for (field, _) in present
         .iter()
@@ -169,28 +176,24 @@ fn sink(prefix: &str, raw: RawSink, ctx: &mut Ctx<'_>) -> Option<Sink> {
     }
     match kind.as_str() {
         "jsonl" => {
+            let max_size = ctx
+                .size(&key("max_size"), raw.max_size.as_ref())
+                .unwrap_or(100 * 1024 * 1024);
+            let keep = ctx.count(&key("keep"), raw.keep, 1).unwrap_or(10);
             let path = ctx.required(&key("path"), raw.path)?;
             Some(Sink::Jsonl {
                 path: ctx.path(&key("path"), &path)?,
+                max_size,
+                keep,
             })
         }
-        "syslog" => {
-            let address = match raw.address {
-                None => None,
-                Some(text) => match net::parse_host_port(&text) {
-                    Ok(address) => Some(address),
-                    Err(reason) => {
-                        ctx.error(&key("address"), reason);
-                        return None;
-                    }
-                },
-            };
-            Some(Sink::Syslog { address })
-        }
+        "syslog" => syslog_sink(prefix, raw.address, raw.transport, raw.ca, ctx),
         "otlp" => {
+            let headers = headers(&key("headers"), raw.headers.unwrap_or_default(), ctx);
             let endpoint = ctx.required(&key("endpoint"), raw.endpoint)?;
             Some(Sink::Otlp {
                 endpoint: ctx.http_url(&key("endpoint"), &endpoint, PlainHttp::Warn)?,
+                headers,
             })
         }
         _ => {
@@ -201,4 +204,57 @@ fn sink(prefix: &str, raw: RawSink, ctx: &mut Ctx<'_>) -> Option<Sink> {
             Some(Sink::Webhook { url: url?, headers })
         }
     }
+}
+
+/// `kind = "syslog"`: `address` (absent: `/dev/log`), `transport` (udp, tcp, tls) and the TLS `ca`.
+fn syslog_sink(
+    prefix: &str,
+    address: Option<String>,
+    transport: Option<String>,
+    ca: Option<String>,
+    ctx: &mut Ctx<'_>,
+) -> Option<Sink> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    let transport = match transport.as_deref() {
+        None | Some("udp") => SyslogTransport::Udp,
+        Some("tcp") => SyslogTransport::Tcp,
+        Some("tls") => SyslogTransport::Tls,
+        Some(other) => {
+            ctx.error(
+                &key("transport"),
+                format!("unknown transport {other:?}: expected udp, tcp or tls"),
+            );
+            return None;
+        }
+    };
+    let ca = match ca {
+        Some(_) if transport != SyslogTransport::Tls => {
+            ctx.error(&key("ca"), "only used with transport = \"tls\"");
+            return None;
+        }
+        Some(text) => Some(ctx.existing_file(&key("ca"), &text)?),
+        None => None,
+    };
+    let address = match address {
+        None if transport != SyslogTransport::Udp => {
+            ctx.error(
+                &key("address"),
+                "required with transport = \"tcp\" or \"tls\" (only UDP can use the local /dev/log)",
+            );
+            return None;
+        }
+        None => None,
+        Some(text) => match net::parse_host_port(&text) {
+            Ok(address) => Some(address),
+            Err(reason) => {
+                ctx.error(&key("address"), reason);
+                return None;
+            }
+        },
+    };
+    Some(Sink::Syslog {
+        address,
+        transport,
+        ca,
+    })
 }

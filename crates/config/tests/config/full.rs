@@ -155,7 +155,7 @@ fn full_example_fields() {
     assert_eq!(c.audit.retention, Some(Duration::from_secs(365 * 86_400)));
     assert_eq!(c.audit.sinks.len(), 4);
     assert!(
-        matches!(&c.audit.sinks[0], Sink::Jsonl { path } if *path == dir.join("audit/records.jsonl"))
+        matches!(&c.audit.sinks[0], Sink::Jsonl { path, .. } if *path == dir.join("audit/records.jsonl"))
     );
     assert_eq!(c.approval.timeout, Duration::from_secs(600));
     assert!(c.anomaly.enabled);

@@ -299,6 +299,18 @@ const ROWS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "[[audit.sink]]\nkind = \"syslog\"\ntransport = \"smtp\"\n[[audit.sink]]\nkind = \"syslog\"\ntransport = \"tcp\"\n[[audit.sink]]\nkind = \"syslog\"\naddress = \"siem:514\"\nca = \"ca.pem\"\n[[audit.sink]]\nkind = \"syslog\"\naddress = \"siem:6514\"\ntransport = \"tls\"\nca = \"missing-ca.pem\"\n[[audit.sink]]\nkind = \"jsonl\"\npath = \"a.jsonl\"\nmax_size = \"huge\"\nkeep = 0\n[[audit.sink]]\nkind = \"webhook\"\nurl = \"https://x\"\nkeep = 2",
+        &[
+            "F: audit.sink[0].transport: unknown transport \"smtp\": expected udp, tcp or tls",
+            "F: audit.sink[1].address: required with transport = \"tcp\" or \"tls\" (only UDP can use the local /dev/log)",
+            "F: audit.sink[2].ca: only used with transport = \"tls\"",
+            "F: audit.sink[3].ca: cannot read /cfg/missing-ca.pem: no such file or directory",
+            "F: audit.sink[4].max_size: invalid size \"huge\": expected a number of bytes, optionally followed by KiB, MiB, GiB, TiB, KB, MB, GB or TB",
+            "F: audit.sink[4].keep: must be at least 1, not 0",
+            "F: audit.sink[5].keep: not used by kind = \"webhook\"",
+        ],
+    ),
+    (
         "[approval]\ntimeout = \"0m\"\napprovers_role = \"\"\n[anomaly]\nenabled = true\n[[anomaly.alert]]\nkind = \"webhook\"\nurl = \"https://a.example\"\npath = \"x\"",
         &[
             "F: approval.timeout: must be greater than 0",

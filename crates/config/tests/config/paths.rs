@@ -106,7 +106,7 @@ fn relative_paths_resolve_against_the_config_directory() {
     let within = &upstream.tools[0].args["path"].within;
     assert_eq!(within, &[dir.join("data"), PathBuf::from("/abs/elsewhere")]);
     assert!(within.iter().all(|p| p.is_absolute()));
-    let Sink::Jsonl { path } = &config.audit.sinks[0] else {
+    let Sink::Jsonl { path, .. } = &config.audit.sinks[0] else {
         panic!()
     };
     assert_eq!(path, &dir.join("audit.jsonl"));

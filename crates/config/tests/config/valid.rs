@@ -367,8 +367,8 @@ const ROWS: &[(&str, Check)] = &[
     }),
     (
         "[audit]\nretention = \"365d\"\ncheckpoint_records = 10\ncheckpoint_interval = \"5s\"\n\
-         [[audit.sink]]\nkind = \"jsonl\"\npath = \"audit/out.jsonl\"\n[[audit.sink]]\nkind = \"syslog\"\n\
-         [[audit.sink]]\nkind = \"syslog\"\naddress = \"siem.internal:514\"\n[[audit.sink]]\nkind = \"otlp\"\n\
+         [[audit.sink]]\nkind = \"jsonl\"\npath = \"audit/out.jsonl\"\nmax_size = \"1MiB\"\nkeep = 3\n[[audit.sink]]\nkind = \"syslog\"\n\
+         [[audit.sink]]\nkind = \"syslog\"\naddress = \"siem.internal:514\"\ntransport = \"tcp\"\n[[audit.sink]]\nkind = \"otlp\"\n\
          endpoint = \"http://otel.internal:4318\"\n[[audit.sink]]\nkind = \"webhook\"\n\
          url = \"https://hooks.example/audit\"\nheaders = { Authorization = \"env:SEARCH_TOKEN\" }",
         |c| {
@@ -376,10 +376,20 @@ const ROWS: &[(&str, Check)] = &[
             assert_eq!(c.audit.checkpoint_records, 10);
             let sinks = &c.audit.sinks;
             assert!(
-                matches!(&sinks[0], Sink::Jsonl { path } if path == &PathBuf::from("/cfg/audit/out.jsonl"))
+                matches!(&sinks[0], Sink::Jsonl { path, max_size: 1_048_576, keep: 3 } if path == &PathBuf::from("/cfg/audit/out.jsonl"))
             );
-            assert!(matches!(&sinks[1], Sink::Syslog { address: None }));
-            assert!(matches!(&sinks[2], Sink::Syslog { address: Some(a) } if a.port == 514));
+            assert!(matches!(
+                &sinks[1],
+                Sink::Syslog {
+                    address: None,
+                    transport: portcullis_config::SyslogTransport::Udp,
+                    ca: None
+                }
+            ));
+            assert!(matches!(
+                &sinks[2],
+                Sink::Syslog { address: Some(a), transport: portcullis_config::SyslogTransport::Tcp, .. } if a.port == 514
+            ));
             assert!(matches!(&sinks[3], Sink::Otlp { .. }));
             assert!(matches!(&sinks[4], Sink::Webhook { headers, .. } if headers.len() == 1));
             assert!(
