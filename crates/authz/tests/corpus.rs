@@ -2,6 +2,8 @@
 //! pure decision function, with tool attributes built as the gateway builds them (server
 //! annotations narrowed by the operator's `[[upstream.tool]] read_only`).
 
+#![cfg(test)]
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

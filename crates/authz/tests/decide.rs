@@ -1,6 +1,8 @@
 //! Table tests for `decide`: every rule of the decision function, with the deciding policy ids
 //! and the public reason.
 
+#![cfg(test)]
+
 pub mod support;
 
 use portcullis_authz::{Action, PolicySet, Target, Verdict, decide, reasons};

@@ -1,6 +1,8 @@
 //! Loading policy files: every error names file, line and column; ids, annotations, globs,
 //! the example policy sets.
 
+#![cfg(test)]
+
 pub mod support;
 
 use std::path::{Path, PathBuf};

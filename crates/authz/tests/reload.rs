@@ -1,5 +1,7 @@
 //! Hot reload: edits switch decisions atomically; a bad edit keeps the previous set.
 
+#![cfg(test)]
+
 pub mod support;
 
 use std::path::Path;

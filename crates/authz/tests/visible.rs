@@ -1,6 +1,8 @@
 //! List visibility (DESIGN §3.4): an item is listed unless its use is definitely denied for
 //! this principal whatever the arguments.
 
+#![cfg(test)]
+
 pub mod support;
 
 use std::path::Path;

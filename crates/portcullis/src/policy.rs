@@ -25,7 +25,7 @@ use crate::run::EXIT_BAD_CONFIG;
 pub enum PolicyCommand {
     /// Decide one request against the configured policies and print the deciding policies.
     /// Exit 0 allow, 1 deny, 2 bad configuration or policies.
-    Test(TestArgs),
+    Test(Box<TestArgs>),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

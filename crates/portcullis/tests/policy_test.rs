@@ -1,5 +1,7 @@
 //! `portcullis policy test` and the policy part of `portcullis check`, run as the real binary.
 
+#![cfg(test)]
+
 use std::path::Path;
 use std::process::Command;
 

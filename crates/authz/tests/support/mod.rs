@@ -12,7 +12,6 @@ pub const MON_10: CallTime = CallTime {
     weekday: 1,
 };
 
-#[expect(clippy::panic, reason = "test helper: a bad fixture fails the test")]
 pub fn set(src: &str) -> PolicySet {
     match PolicySet::from_sources(vec![(PathBuf::from("t.cedar"), src.to_owned())]) {
         Ok(s) => s,

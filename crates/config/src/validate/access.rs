@@ -11,7 +11,7 @@ use crate::raw::{RawAuth, RawAuthz, RawIntrospection, RawJwt, RawMtls, RawRateLi
 use crate::secret::Secret;
 use crate::units;
 
-const NO_POLICIES: &str = "no [authz] policies: calls are not checked against any policy";
+const NO_POLICIES: &str = "no [authz] policies: every call will be denied";
 
 pub(super) fn rate_limit(raw: RawRateLimit, ctx: &mut Ctx<'_>) -> RateLimit {
     let backend = match raw.backend.as_deref() {

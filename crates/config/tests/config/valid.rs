@@ -9,7 +9,7 @@ use portcullis_config::{
 
 use super::support::parse;
 
-const NO_POLICIES: &str = "no [authz] policies: calls are not checked against any policy";
+const NO_POLICIES: &str = "no [authz] policies: every call will be denied";
 
 #[test]
 fn empty_file_gets_every_default() {
