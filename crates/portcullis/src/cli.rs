@@ -45,6 +45,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::policy::PolicyCommand,
     },
+    /// The audit trail: `audit verify` checks the hash chain and signed checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: crate::audit::AuditCommand,
+    },
     /// The bundled example MCP server (what `demo` runs as its upstream).
     #[command(hide = true)]
     DemoUpstream {
@@ -63,6 +68,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Check => crate::run::check(&cli.config),
         Command::Demo { addr } => crate::demo::demo(addr).await,
         Command::Policy { command } => crate::policy::dispatch(&cli.config, command),
+        Command::Audit { command } => crate::audit::dispatch(&cli.config, command).await,
         Command::DemoUpstream { root, http } => crate::demo::upstream(root, http).await,
     }
 }

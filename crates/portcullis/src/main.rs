@@ -1,5 +1,6 @@
 //! `portcullis`: command-line entry point. Parses flags and wires crates; no logic lives here.
 
+mod audit;
 mod cli;
 mod demo;
 mod logging;
