@@ -47,6 +47,8 @@ pub enum ProblemKind {
     BeyondHead,
     /// The chain head's hash is not the last record's.
     HeadMismatch,
+    /// The chain head says a checkpoint was signed here, but it is gone.
+    MissingCheckpoint,
     /// The stored row cannot be read as a record.
     Malformed,
 }
@@ -64,6 +66,7 @@ impl ProblemKind {
             ProblemKind::Truncated => "truncated",
             ProblemKind::BeyondHead => "beyond_head",
             ProblemKind::HeadMismatch => "head_mismatch",
+            ProblemKind::MissingCheckpoint => "missing_checkpoint",
             ProblemKind::Malformed => "malformed",
         }
     }
@@ -192,6 +195,17 @@ pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport
             });
         }
         let head = table::read_head(store).await?;
+        if head.checkpoint_seq >= start
+            && head.checkpoint_seq <= last
+            && !valid.iter().any(|c| c.seq == head.checkpoint_seq)
+        {
+            problems.push(Problem {
+                seq: head.checkpoint_seq,
+                kind: ProblemKind::MissingCheckpoint,
+                detail: "the chain head records a checkpoint here that is not in the store"
+                    .to_owned(),
+            });
+        }
         if head.seq > last {
             problems.push(Problem {
                 seq: last + 1,

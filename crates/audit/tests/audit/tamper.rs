@@ -42,6 +42,8 @@ enum Tamper {
     EditCheckpoint {
         index: usize,
     },
+    /// Delete the latest checkpoint.
+    DeleteLastCheckpoint,
 }
 
 const EDITS: &[&str] = &[
@@ -55,6 +57,8 @@ const EDITS: &[&str] = &[
     "prev_hash = '2222222222222222222222222222222222222222222222222222222222222222'",
     "reason = 'rewritten'",
     "request_id = 'forged'",
+    "decision = 'bogus'",
+    "policy_ids = 'not json'",
 ];
 
 fn tamper_strategy(n: u64) -> impl Strategy<Value = Tamper> {
@@ -72,6 +76,7 @@ fn tamper_strategy(n: u64) -> impl Strategy<Value = Tamper> {
         Just(Tamper::AppendForged),
         (0..n).prop_map(|keep| Tamper::Truncate { keep }),
         (0_usize..64).prop_map(|index| Tamper::EditCheckpoint { index }),
+        Just(Tamper::DeleteLastCheckpoint),
     ]
 }
 
@@ -119,7 +124,7 @@ async fn apply(store: &Store, tamper: &Tamper, n: u64) -> Option<(u64, Vec<Probl
                 ),
             )
             .await;
-            Some((seq, vec![HashMismatch, PrevHashMismatch]))
+            Some((seq, vec![HashMismatch, PrevHashMismatch, Malformed]))
         }
         Tamper::Delete { seq } => {
             exec(
@@ -204,6 +209,15 @@ async fn apply(store: &Store, tamper: &Tamper, n: u64) -> Option<(u64, Vec<Probl
             .await;
             Some((c.seq, vec![BadCheckpointSignature]))
         }
+        Tamper::DeleteLastCheckpoint => {
+            let last = checkpoints.last()?;
+            exec(
+                store,
+                &format!("DELETE FROM audit_checkpoints WHERE seq = {}", last.seq),
+            )
+            .await;
+            Some((last.seq, vec![MissingCheckpoint]))
+        }
     }
 }
 
@@ -266,6 +280,9 @@ async fn postgres_detects_each_kind_of_tampering() {
         Tamper::Truncate { keep: 0 },
         Tamper::Truncate { keep: 9 },
         Tamper::EditCheckpoint { index: 1 },
+        Tamper::DeleteLastCheckpoint,
+        Tamper::Edit { seq: 4, column: 10 },
+        Tamper::Edit { seq: 9, column: 11 },
     ];
     for (i, tamper) in cases.iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
