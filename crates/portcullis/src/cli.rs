@@ -50,6 +50,16 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::audit::AuditCommand,
     },
+    /// API keys: `keys create`, `keys list`, `keys revoke`.
+    Keys {
+        #[command(subcommand)]
+        command: crate::keys::KeysCommand,
+    },
+    /// Gateway-signed access tokens: `token mint`.
+    Token {
+        #[command(subcommand)]
+        command: crate::token::TokenCommand,
+    },
     /// The bundled example MCP server (what `demo` runs as its upstream).
     #[command(hide = true)]
     DemoUpstream {
@@ -69,6 +79,8 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Demo { addr } => crate::demo::demo(addr).await,
         Command::Policy { command } => crate::policy::dispatch(&cli.config, command),
         Command::Audit { command } => crate::audit::dispatch(&cli.config, command).await,
+        Command::Keys { command } => crate::keys::dispatch(&cli.config, command).await,
+        Command::Token { command } => crate::token::dispatch(&cli.config, command).await,
         Command::DemoUpstream { root, http } => crate::demo::upstream(root, http).await,
     }
 }

@@ -3,9 +3,11 @@
 mod audit;
 mod cli;
 mod demo;
+mod keys;
 mod logging;
 mod policy;
 mod run;
+mod token;
 
 use std::process::ExitCode;
 
