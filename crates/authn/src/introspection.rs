@@ -86,13 +86,14 @@ impl Introspector {
         let response = self.call(token).await?;
         let outcome = self.decide(&response, names, now_secs);
         let ttl = match &outcome {
-            Ok(principal) => {
-                let to_exp = principal
-                    .expires_at
-                    .and_then(|exp| exp.duration_since(std::time::SystemTime::now()).ok())
-                    .unwrap_or(self.tuning.positive_ttl);
-                to_exp.min(self.tuning.positive_ttl)
-            }
+            // Never past the moment the token stops being acceptable (exp + leeway).
+            Ok(principal) => match principal.expires_at {
+                None => self.tuning.positive_ttl,
+                Some(exp) => (exp + Duration::from_secs(LEEWAY_SECS))
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+                    .min(self.tuning.positive_ttl),
+            },
             Err(_) => self.tuning.negative_ttl,
         };
         let mut cache = lock(&self.cache);

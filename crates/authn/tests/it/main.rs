@@ -4,6 +4,8 @@
 #[cfg(test)]
 mod api_keys;
 #[cfg(test)]
+mod introspection;
+#[cfg(test)]
 mod jwt_rules;
 #[cfg(test)]
 mod minted;
