@@ -11,8 +11,36 @@ use portcullis_audit::{TrustedKeys, VerifyingKey};
 const EXIT_TAMPERED: u8 = 1;
 const EXIT_BAD_SETUP: u8 = 2;
 
+mod report;
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
+    /// Who did what over a period: calls per principal and tool, denials with reasons and
+    /// policies, approvals, errors, anomalies, top talkers, a time series.
+    Report {
+        /// The period: from this long ago until now (`24h`, `7d`, `30d`).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// `md`, `json` or `html`, or several separated by commas.
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Write to FILE instead of stdout. With several formats: FILE's stem plus each
+        /// format's extension (default `audit-report.EXT`).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Do not verify the chain (the report then says "not verified").
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Every record (or those of the last `--since`) to stdout for a SIEM, one a line.
+    Export {
+        /// `jsonl` (the stored records), `cef` (ArcSight) or `syslog` (RFC 5424).
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Only records from this long ago until now (`24h`, `7d`).
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Check the whole chain and its signed checkpoints; name the first bad record.
     /// Exit 0 intact, 1 tampered, 2 bad configuration or unreadable store.
     Verify {
@@ -34,6 +62,15 @@ pub enum VerifyFormat {
 
 pub async fn dispatch(config: &Path, command: AuditCommand) -> ExitCode {
     match command {
+        AuditCommand::Report {
+            since,
+            format,
+            output,
+            no_verify,
+        } => report::report(config, &since, &format, output.as_deref(), !no_verify).await,
+        AuditCommand::Export { format, since } => {
+            report::export_records(config, &format, since.as_deref()).await
+        }
         AuditCommand::Verify {
             public_keys,
             format,

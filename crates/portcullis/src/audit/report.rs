@@ -139,10 +139,9 @@ pub async fn report(
                 if let Err(e) = stdout
                     .write_all(text.as_bytes())
                     .and_then(|()| stdout.flush())
+                    && e.kind() != std::io::ErrorKind::BrokenPipe
                 {
-                    if e.kind() != std::io::ErrorKind::BrokenPipe {
-                        return setup_error(e);
-                    }
+                    return setup_error(e);
                 }
             }
             Some(path) => {
