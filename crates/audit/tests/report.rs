@@ -255,4 +255,52 @@ mod tests {
         assert!(png.len() > 60_000, "screenshot is only {} bytes", png.len());
         eprintln!("screenshot: {}", shot.display());
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn report_from_the_store_pages_through_every_record() {
+        use portcullis_audit::report::report_from_store;
+        use portcullis_audit::{AuditLog, RecordDraft};
+        let dir = tempfile::tempdir().unwrap();
+        let store = portcullis_store::testing::sqlite(dir.path()).await.unwrap();
+        let config = portcullis_config::Audit {
+            signing_key: None,
+            encryption_key: None,
+            old_encryption_keys: Vec::new(),
+            retention: None,
+            checkpoint_records: 1000,
+            checkpoint_interval: std::time::Duration::from_secs(3600),
+            sinks: Vec::new(),
+        };
+        let log = AuditLog::open(store.clone(), &config, dir.path())
+            .await
+            .unwrap();
+        // More than one page (1000 records).
+        for i in 0..1_100u64 {
+            let decision = if i % 10 == 0 {
+                Decision::Deny
+            } else {
+                Decision::Allow
+            };
+            let mut d = RecordDraft::new(format!("r{i}"), "tools/call", decision);
+            d.principal = Some(format!("p{}", i % 3));
+            d.name = Some("fs__read_file".to_owned());
+            d.reason = (i % 10 == 0).then(|| "no policy permits this call".to_owned());
+            log.append(d).await.unwrap();
+        }
+        log.shutdown().await.unwrap();
+        let now = portcullis_store::now_ms() + 1;
+        let report = report_from_store(&store, now - DAY, now).await.unwrap();
+        assert_eq!(report.totals.records, 1_100);
+        assert_eq!(report.totals.decisions.deny, 110);
+        assert_eq!((report.first_seq, report.last_seq), (Some(1), Some(1_100)));
+        assert_eq!(report.denials.by_reason[0].count, 110);
+        assert_eq!(report.denials.recent.len(), 100);
+        assert_eq!(report.denials.omitted, 10);
+        assert_eq!(report.principals.len(), 3);
+        // A period that ended before the records: nothing.
+        let empty = report_from_store(&store, now - 2 * DAY, now - DAY)
+            .await
+            .unwrap();
+        assert_eq!(empty.totals.records, 0);
+    }
 }
