@@ -29,12 +29,8 @@ VENV_PYTHON = paths.E2E_DIR / ".venv" / "bin" / "python"
 
 # Scenarios the fixture passes directly that do not yet pass through the gateway, and why.
 KNOWN_GAPS: dict[str, dict[str, str]] = {
-    "2025-11-25": {
-        "resources-subscribe": "a 2025-era subscribe to a 2026-era upstream needs subscriptions/listen upstream",
-        "resources-unsubscribe": "same as resources-subscribe",
-    },
+    "2025-11-25": {},
     "2026-07-28": {
-        "server-stateless": "subscriptions/listen is not implemented (3 checks)",
         "tasks-lifecycle": "the tasks extension is not relayed",
         "tasks-capability-negotiation": "the tasks extension is not relayed",
         "tasks-wire-fields": "the tasks extension is not relayed",

@@ -7,6 +7,7 @@ pub mod authn;
 pub mod error;
 pub mod federation;
 pub mod http;
+pub mod listen;
 pub mod lists;
 pub mod metrics;
 pub mod mrtr;
@@ -47,6 +48,8 @@ pub struct Gateway {
     pub authn: Authenticator,
     pub federation: Federation,
     pub sessions: Sessions,
+    /// List changes and resource updates from every upstream, for `subscriptions/listen`.
+    pub changes: listen::Changes,
     pub metrics: Metrics,
     /// Cancelled when the gateway stops: ends streams and in-flight calls.
     pub shutdown: CancellationToken,
@@ -99,6 +102,7 @@ impl Gateway {
                 config.limits.max_sessions,
                 config.limits.session_idle_timeout,
             ),
+            changes: listen::Changes::default(),
             metrics: Metrics::new(),
             shutdown: CancellationToken::new(),
             parked: Mutex::new(HashMap::new()),

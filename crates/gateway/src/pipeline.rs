@@ -31,7 +31,7 @@ use crate::federation::Kind;
 use crate::proof::{Authenticated, Authorized};
 use crate::session::{ClientCaps, Session};
 use crate::stream::EventLog;
-use crate::{lists, relay, results};
+use crate::{listen, lists, relay, results};
 
 /// Which protocol era a message arrived in, and its state.
 #[derive(Clone)]
@@ -125,6 +125,17 @@ async fn request(gw: &Arc<Gateway>, req: Request, who: Authenticated, era: EraCt
         }
         (Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead | Method::Complete, _) => {
             return routed(gw, req, method, who, era);
+        }
+        (Method::SubscriptionsListen, EraCtx::Modern { .. }) => {
+            // [authorization of `subscribe` plugs in here]
+            return match listen::Filter::parse(req.params.as_deref()) {
+                Ok(filter) => {
+                    let log = EventLog::new(0, false);
+                    listen::open(gw, id, filter, Arc::clone(&log));
+                    Reply::Stream { log, cancel: None }
+                }
+                Err(err) => Reply::Error { err, id: Some(id) },
+            };
         }
         (Method::ResourcesSubscribe | Method::ResourcesUnsubscribe, EraCtx::Legacy(s)) => {
             subscribe(gw, s, method, req, &who).await

@@ -151,7 +151,14 @@ pub fn public_upstream_error(upstream: &str, exposed: &str, e: &ErrorObject) -> 
     };
     match e.code {
         -32021 | -32022 => out.data = e.data.clone(),
-        -32002 => {
+        // A missing resource (SEP-2164: -32602 with `data.uri`; formerly -32002) is named
+        // as the client named it, never by the upstream's own URI.
+        _ if e
+            .data
+            .as_deref()
+            .and_then(|d| RawObject::from_raw(d).ok())
+            .is_some_and(|d| d.contains("uri")) =>
+        {
             out.data = serde_json::value::to_raw_value(&serde_json::json!({ "uri": exposed })).ok();
         }
         _ => {}

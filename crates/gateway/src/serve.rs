@@ -191,6 +191,7 @@ fn fan_out(gw: &Gateway, idx: usize, n: Notification) {
         "notifications/tools/list_changed"
         | "notifications/prompts/list_changed"
         | "notifications/resources/list_changed" => {
+            gw.changes.publish(&n);
             let bytes = Bytes::from(n.to_bytes());
             for s in gw.sessions.all() {
                 s.standalone.push(bytes.clone(), false);
@@ -211,13 +212,12 @@ fn fan_out(gw: &Gateway, idx: usize, n: Notification) {
             if params.set("uri", &exposed).is_err() {
                 return;
             }
-            let bytes = Bytes::from(
-                Notification {
-                    method: n.method,
-                    params: params.to_raw().ok(),
-                }
-                .to_bytes(),
-            );
+            let exposed_note = Notification {
+                method: n.method,
+                params: params.to_raw().ok(),
+            };
+            gw.changes.publish(&exposed_note);
+            let bytes = Bytes::from(exposed_note.to_bytes());
             for s in gw
                 .sessions
                 .all()

@@ -38,7 +38,14 @@ struct Shared {
     next_id: AtomicI64,
     notifications: broadcast::Sender<Notification>,
     stop: CancellationToken,
+    /// Resource URIs clients subscribed to (2026-era servers: part of the listen filter).
+    resource_subs: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Reopens the upstream notification stream (the subscribed set changed).
+    relisten: tokio::sync::Notify,
 }
+
+#[path = "http_listen.rs"]
+mod listen;
 
 pub struct HttpUpstream {
     shared: Arc<Shared>,
@@ -108,8 +115,11 @@ impl HttpUpstream {
             next_id: AtomicI64::new(1),
             notifications,
             stop: CancellationToken::new(),
+            resource_subs: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            relisten: tokio::sync::Notify::new(),
         });
         tokio::spawn(keep_connected(Arc::clone(&shared)));
+        tokio::spawn(listen::run(Arc::clone(&shared)));
         Ok(Self { shared })
     }
 }
@@ -443,6 +453,14 @@ impl Shared {
     async fn call(self: &Arc<Self>, call: Call) -> Result<Outcome, UpstreamError> {
         for attempt in 0..2 {
             let session = self.session().await?;
+            if session.identity.era == Era::Modern
+                && matches!(
+                    call.method.as_str(),
+                    "resources/subscribe" | "resources/unsubscribe"
+                )
+            {
+                return Ok(self.change_subscription(&call.method, call.params.as_deref()));
+            }
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let prepared = meta::prepare(
                 call.params.clone(),
