@@ -67,7 +67,9 @@ pub enum StoreError {
         version: i64,
         source: sqlx::Error,
     },
-    #[error("the store has {component} v{found}, newer than this build knows (v{known}); refusing to run an older binary against it")]
+    #[error(
+        "the store has {component} v{found}, newer than this build knows (v{known}); refusing to run an older binary against it"
+    )]
     TooNew {
         component: String,
         found: i64,
@@ -179,7 +181,10 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
         return Ok(url.to_owned());
     }
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
             path: path.to_owned(),
             source,

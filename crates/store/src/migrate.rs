@@ -54,12 +54,11 @@ pub(crate) async fn run(
         Dialect::Sqlite => {}
     }
     tx.execute(LEDGER).await?;
-    let applied: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(version) FROM portcullis_migrations WHERE component = $1",
-    )
-    .bind(component)
-    .fetch_one(&mut *tx)
-    .await?;
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM portcullis_migrations WHERE component = $1")
+            .bind(component)
+            .fetch_one(&mut *tx)
+            .await?;
     let applied = applied.unwrap_or(0);
     let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
     if applied > known {

@@ -33,7 +33,17 @@ async fn migrations_apply_once_in_order_on_both_backends() {
         assert_eq!((name.as_str(), body.as_slice()), ("a", &[0_u8, 1, 2][..]));
         // An older binary (knowing only v1) refuses a store that is already at v2.
         let err = store.migrate("widgets", &[V1]).await.unwrap_err();
-        assert!(matches!(err, StoreError::TooNew { found: 2, known: 1, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                StoreError::TooNew {
+                    found: 2,
+                    known: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         store.ping().await.unwrap();
     }
 }
@@ -44,9 +54,14 @@ async fn a_failing_step_leaves_nothing_applied() {
     for store in testing::both(dir.path()).await.unwrap() {
         let bad = Migration::same(2, "CREATE TABLE broken (");
         let err = store.migrate("w", &[V1, bad]).await.unwrap_err();
-        assert!(matches!(err, StoreError::Migration { version: 2, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::Migration { version: 2, .. }),
+            "{err}"
+        );
         // v1 rolled back with it: the table does not exist and the ledger is empty.
-        let exists = sqlx::query("SELECT 1 FROM widgets").fetch_all(store.pool()).await;
+        let exists = sqlx::query("SELECT 1 FROM widgets")
+            .fetch_all(store.pool())
+            .await;
         assert!(exists.is_err());
         store.migrate("w", &[V1]).await.unwrap();
     }
@@ -54,6 +69,8 @@ async fn a_failing_step_leaves_nothing_applied() {
 
 #[tokio::test]
 async fn unknown_scheme_is_refused() {
-    let err = portcullis_store::Store::open("mysql://x").await.unwrap_err();
+    let err = portcullis_store::Store::open("mysql://x")
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Scheme(_)));
 }
