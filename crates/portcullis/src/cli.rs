@@ -45,6 +45,17 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::policy::PolicyCommand,
     },
+    /// Fetch every upstream's tools, prompts and templates; report poisoning findings and
+    /// changed pins (exit 1 when there are any).
+    Scan {
+        #[arg(long, value_enum, default_value_t = crate::scan::Format::Table)]
+        format: crate::scan::Format,
+    },
+    /// Tool pins: `pins accept [--upstream NAME]`.
+    Pins {
+        #[command(subcommand)]
+        command: crate::scan::PinsCommand,
+    },
     /// The audit trail: `audit verify` checks the hash chain and signed checkpoints.
     Audit {
         #[command(subcommand)]
@@ -78,6 +89,8 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Check => crate::run::check(&cli.config),
         Command::Demo { addr } => crate::demo::demo(addr).await,
         Command::Policy { command } => crate::policy::dispatch(&cli.config, command),
+        Command::Scan { format } => crate::scan::scan(&cli.config, format).await,
+        Command::Pins { command } => crate::scan::pins(&cli.config, command).await,
         Command::Audit { command } => crate::audit::dispatch(&cli.config, command).await,
         Command::Keys { command } => crate::keys::dispatch(&cli.config, command).await,
         Command::Token { command } => crate::token::dispatch(&cli.config, command).await,

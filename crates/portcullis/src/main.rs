@@ -8,6 +8,7 @@ mod logging;
 mod policy;
 mod run;
 mod token;
+mod scan;
 
 use std::process::ExitCode;
 

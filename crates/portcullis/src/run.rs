@@ -37,6 +37,13 @@ pub fn check(path: &Path) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_CONFIG);
                 }
             }
+            if let Err(errors) = portcullis_guard::GuardSet::build(&config) {
+                for e in &errors {
+                    eprintln!("error: {e}");
+                }
+                eprintln!("guard rules invalid: {} problem(s)", errors.len());
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
             println!(
                 "{}: ok ({} upstream(s))",
                 path.display(),
