@@ -7,7 +7,7 @@
 //! is refused outright instead of guessed at.
 //!
 //! A host name that *resolves* to a private address cannot be caught from the text alone:
-//! [`UrlRule::check`] judges the literal, and [`super::resolve`] checks what a name resolves to
+//! [`UrlRule::check`] judges the literal, and [`super::check_resolved`] checks what a name resolves to
 //! (I/O, done by the gateway just before the call). The upstream resolves the name again when it
 //! connects, so DNS rebinding remains possible; the sandbox's network allow-list is the backstop.
 
@@ -75,7 +75,7 @@ fn is_local_name(host: &str) -> bool {
 pub enum CheckedHost {
     /// A literal address (already judged).
     Ip(IpAddr),
-    /// A DNS name (lowercase, ASCII, no trailing dot) that [`super::resolve`] may still check.
+    /// A DNS name (lowercase, ASCII, no trailing dot) that [`super::check_resolved`] may still check.
     Name(String),
 }
 

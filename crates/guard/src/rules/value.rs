@@ -69,7 +69,7 @@ impl ValueRule {
     }
 
     /// Checks one scalar value. Returns the URL host when a URL rule with `deny_private` passed
-    /// on a DNS name, so the caller can resolve and judge it (I/O, see [`super::resolve`]).
+    /// on a DNS name, so the caller can resolve and judge it (I/O, see [`super::check_resolved`]).
     pub fn check(
         &self,
         value: &Value,
