@@ -107,15 +107,15 @@ pub(crate) struct Rejected {
     pub error: RpcError,
 }
 
-fn reject(id: Option<Id>, code: i64, message: &str) -> Rejected {
-    Rejected {
+fn reject(id: Option<Id>, code: i64, message: &str) -> Box<Rejected> {
+    Box::new(Rejected {
         id,
         error: RpcError::new(code, message),
-    }
+    })
 }
 
 /// Parses one JSON-RPC message. Batches (arrays) are refused: MCP sends one message at a time.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Message, Box<Rejected>> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|_| reject(None, PARSE_ERROR, "Parse error: body is not valid JSON"))?;
     let Value::Object(mut obj) = value else {
