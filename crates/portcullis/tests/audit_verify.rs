@@ -1,6 +1,11 @@
 //! `portcullis audit verify` on a real store: exit 0 intact, 1 tampered (naming the first bad
 //! record), 2 when the store has signed checkpoints but no key is available.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions set up the fixture"
+)]
+
 use std::path::Path;
 use std::process::Command;
 
