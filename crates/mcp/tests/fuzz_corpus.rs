@@ -1,6 +1,12 @@
 //! Replays the fuzz seeds in tests/corpus/fuzz/ (the same properties as the `cargo fuzz`
 //! targets in fuzz/), so every `cargo test` run covers them.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "the seed reader is a test helper outside #[test] functions"
+)]
+
 use std::path::PathBuf;
 
 use portcullis_mcp::{Message, headers};
