@@ -17,7 +17,56 @@ fn main() {
     divan::main();
 }
 
+/// A realistic mix: policies spread over 20 roles, 50 tools and 10 upstreams, of which the
+/// caller (roles dev and viewer) meets a few.
 fn policies(n: usize) -> PolicySet {
+    let mut src = String::from(
+        "@id(\"dev-read-only\") permit (principal in Portcullis::Role::\"dev\", \
+         action == Portcullis::Action::\"call_tool\", resource) when { resource.read_only };\n",
+    );
+    for i in 1..n {
+        let role = ["dev", "viewer"]
+            .get(i % 20)
+            .map_or_else(|| format!("r{}", i % 20), |r| (*r).to_owned());
+        let p = match i % 4 {
+            0 => format!(
+                "permit (principal in Portcullis::Role::\"{role}\", action == Portcullis::Action::\"call_tool\", \
+                 resource == Portcullis::Tool::\"t{}__x\");",
+                i % 50
+            ),
+            1 => format!(
+                "permit (principal in Portcullis::Role::\"{role}\", action == Portcullis::Action::\"call_tool\", \
+                 resource) when {{ context.args has path && context.args.path like \"/srv/{i}/*\" }};"
+            ),
+            2 => format!(
+                "forbid (principal, action == Portcullis::Action::\"call_tool\", resource in Portcullis::Upstream::\"u{}\") \
+                 when {{ context.args has limit && context.args.limit > {i} }};",
+                i % 10
+            ),
+            _ => format!(
+                "permit (principal in Portcullis::Role::\"{role}\", action == Portcullis::Action::\"read_resource\", \
+                 resource) when {{ context.hour >= 9 && context.weekday <= {} }};",
+                i % 7 + 1
+            ),
+        };
+        src.push_str(&p);
+        src.push('\n');
+    }
+    load(src)
+}
+
+fn load(src: String) -> PolicySet {
+    match PolicySet::from_sources(vec![(PathBuf::from("bench.cedar"), src)]) {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+/// A hard case for the scope index: about half of the policies apply to the caller.
+fn policies_half_apply(n: usize) -> PolicySet {
     let mut src = String::from(
         "@id(\"dev-read-only\") permit (principal in Portcullis::Role::\"dev\", \
          action == Portcullis::Action::\"call_tool\", resource) when { resource.read_only };\n",
@@ -45,13 +94,7 @@ fn policies(n: usize) -> PolicySet {
         src.push_str(&p);
         src.push('\n');
     }
-    match PolicySet::from_sources(vec![(PathBuf::from("bench.cedar"), src)]) {
-        Ok(set) => set,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1)
-        }
-    }
+    load(src)
 }
 
 static SUBJECT: LazyLock<Subject> = LazyLock::new(|| Subject {
@@ -65,8 +108,8 @@ static SUBJECT: LazyLock<Subject> = LazyLock::new(|| Subject {
 
 static TOOL: LazyLock<Target> = LazyLock::new(|| {
     Target::Tool(ToolAttrs {
-        upstream: "fs".into(),
-        name: "fs__read_file".into(),
+        upstream: "u3".into(),
+        name: "t7__x".into(),
         read_only: true,
         destructive: false,
         open_world: false,
@@ -116,10 +159,50 @@ fn decide_1000_policies(bencher: divan::Bencher<'_, '_>) {
     bench_decide(bencher, 1000);
 }
 
+#[divan::bench]
+fn decide_100_policies_half_apply(bencher: divan::Bencher<'_, '_>) {
+    let set = policies_half_apply(100);
+    let req = request();
+    assert!(decide(&set, &req).is_allow());
+    bencher.bench_local(|| decide(divan::black_box(&set), divan::black_box(&req)));
+}
+
 /// One item of a tools/list page (partial evaluation, arguments unknown).
 #[divan::bench]
 fn visible_100_policies(bencher: divan::Bencher<'_, '_>) {
     let set = policies(100);
     let lister = Lister::new(&set, &SUBJECT, "2026-07-28", TIME);
     bencher.bench_local(|| lister.visible(Action::CallTool, divan::black_box(&TOOL)));
+}
+
+/// The fixed cost: one policy, arguments and all.
+#[divan::bench]
+fn decide_1_policy(bencher: divan::Bencher<'_, '_>) {
+    bench_decide(bencher, 1);
+}
+
+#[divan::bench]
+fn decide_0_policies(bencher: divan::Bencher<'_, '_>) {
+    let set = PolicySet::empty();
+    let req = request();
+    bencher.bench_local(|| decide(divan::black_box(&set), divan::black_box(&req)));
+}
+
+#[divan::bench]
+fn piece_args_context(bencher: divan::Bencher<'_, '_>) {
+    bencher.bench_local(|| {
+        let a = portcullis_authz::args::args_record(Some(divan::black_box(&ARGS))).ok();
+        cedar_policy::Context::from_pairs(a.map(|a| ("args".to_owned(), a))).ok()
+    });
+}
+
+#[divan::bench]
+fn piece_ip_context(bencher: divan::Bencher<'_, '_>) {
+    bencher.bench_local(|| {
+        cedar_policy::Context::from_pairs([(
+            "ip".to_owned(),
+            cedar_policy::RestrictedExpression::new_ip("10.1.2.3"),
+        )])
+        .ok()
+    });
 }

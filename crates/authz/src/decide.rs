@@ -8,7 +8,8 @@ use std::sync::LazyLock;
 
 use cedar_policy::{Decision as CedarDecision, Effect, PolicyId};
 
-use crate::entities::{self, Args, PreparedSubject};
+use crate::entities::{self, Args, Prepared, PreparedSubject};
+use crate::index::Facts;
 use crate::model::{Action, CallTime, Request, Subject, Target};
 use crate::policies::PolicySet;
 use crate::schema::Names;
@@ -82,13 +83,16 @@ pub mod reasons {
 pub fn decide(set: &PolicySet, req: &Request<'_>) -> Decision {
     let prepared = Names::get().map_err(str::to_owned).and_then(|names| {
         let who = entities::subject(names, req.subject)?;
-        entities::request(names, &who, req, Args::Known(req.args))
+        let prepared = entities::request(names, &who, req, Args::Known(req.args))?;
+        Ok((who, prepared))
     });
-    let (request, store) = match prepared {
+    let (who, prepared) = match prepared {
         Ok(p) => p,
         Err(e) => return Decision::deny(Vec::new(), reasons::BAD_REQUEST, vec![e]),
     };
-    let response = AUTHORIZER.is_authorized(&request, &set.cedar, &store);
+    let subset = candidates(set, &who, &prepared);
+    let policies = subset.as_deref().unwrap_or(&set.cedar);
+    let response = AUTHORIZER.is_authorized(&prepared.request, policies, &prepared.entities);
     let mut diagnostics: Vec<String> = response
         .diagnostics()
         .errors()
@@ -150,6 +154,21 @@ pub fn decide(set: &PolicySet, req: &Request<'_>) -> Decision {
     }
 }
 
+/// The policies whose scope can match (see [`crate::index`]); `None`: all of them.
+fn candidates(
+    set: &PolicySet,
+    who: &PreparedSubject,
+    p: &Prepared,
+) -> Option<std::sync::Arc<cedar_policy::PolicySet>> {
+    set.index.select(&Facts {
+        principal: &who.uid,
+        roles: &who.roles,
+        action: &p.action,
+        resource: &p.resource,
+        upstream: p.upstream.as_ref(),
+    })
+}
+
 fn error_policy(e: &cedar_policy::AuthorizationError) -> &PolicyId {
     match e {
         cedar_policy::AuthorizationError::PolicyEvaluationError(e) => e.policy_id(),
@@ -181,8 +200,10 @@ fn visible_with(set: &PolicySet, names: &Names, who: &PreparedSubject, req: &Req
         // No policy can read the arguments: the concrete answer is the answer for any.
         let concrete = Request { args: None, ..*req };
         return match entities::request(names, who, &concrete, Args::Known(None)) {
-            Ok((request, store)) => {
-                let r = AUTHORIZER.is_authorized(&request, &set.cedar, &store);
+            Ok(p) => {
+                let subset = candidates(set, who, &p);
+                let policies = subset.as_deref().unwrap_or(&set.cedar);
+                let r = AUTHORIZER.is_authorized(&p.request, policies, &p.entities);
                 r.decision() == CedarDecision::Allow
                     && !r
                         .diagnostics()
@@ -192,10 +213,12 @@ fn visible_with(set: &PolicySet, names: &Names, who: &PreparedSubject, req: &Req
             Err(_) => false,
         };
     }
-    let Ok((request, store)) = entities::request(names, who, req, Args::Unknown) else {
+    let Ok(p) = entities::request(names, who, req, Args::Unknown) else {
         return false;
     };
-    let r = AUTHORIZER.is_authorized_partial(&request, &set.cedar, &store);
+    let subset = candidates(set, who, &p);
+    let policies = subset.as_deref().unwrap_or(&set.cedar);
+    let r = AUTHORIZER.is_authorized_partial(&p.request, policies, &p.entities);
     r.decision() != Some(CedarDecision::Deny) && !r.definitely_errored().any(|id| forbid(set, id))
 }
 
@@ -259,5 +282,117 @@ impl<'a> Lister<'a> {
             .into_iter()
             .filter(|item| self.visible(action, &target_of(item)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::model::{SubjectKind, ToolAttrs};
+
+    /// The scope index leaves out only policies that cannot apply: deciding with the selected
+    /// subset and with the whole set gives the same response, for every example set, subject,
+    /// action and target tried.
+    #[test]
+    fn index_selection_is_exact() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies");
+        let names = Names::get().unwrap();
+        let targets = [
+            Target::Tool(ToolAttrs::from_annotations(
+                "demo",
+                "demo__echo",
+                None,
+                Some(true),
+            )),
+            Target::Tool(ToolAttrs::from_annotations(
+                "fs",
+                "fs__write_file",
+                None,
+                None,
+            )),
+            Target::Tool(ToolAttrs::from_annotations(
+                "db",
+                "db__query",
+                None,
+                Some(true),
+            )),
+            Target::Resource {
+                upstream: "fs".into(),
+                uri: "file:///srv/home/alice/x".into(),
+            },
+            Target::Prompt {
+                upstream: "demo".into(),
+                name: "demo__summarize".into(),
+            },
+            Target::Upstream("fs".into()),
+        ];
+        let args = serde_json::json!({"path": "/srv/data/public/a", "readonly": true, "limit": 5});
+        let mut compared = 0;
+        for set_name in ["rbac", "abac", "office-hours"] {
+            let set = PolicySet::load(&[root.join(set_name).join("*.cedar")]).unwrap();
+            for roles in [
+                vec![],
+                vec!["admin"],
+                vec!["dev", "viewer"],
+                vec!["staff"],
+                vec!["oncall"],
+            ] {
+                for kind in [SubjectKind::User, SubjectKind::Service] {
+                    let subject = Subject {
+                        id: "alice".into(),
+                        kind,
+                        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                        auth_method: "api_key".into(),
+                        scopes: vec![],
+                        client_ip: "127.0.0.1".parse().ok(),
+                    };
+                    let who = entities::subject(names, &subject).unwrap();
+                    for target in &targets {
+                        for action in Action::ALL {
+                            let req = Request {
+                                subject: &subject,
+                                action,
+                                target,
+                                args: Some(&args),
+                                protocol_version: "2026-07-28",
+                                time: CallTime {
+                                    hour: 10,
+                                    weekday: 1,
+                                },
+                            };
+                            let Ok(p) = entities::request(names, &who, &req, Args::Known(req.args))
+                            else {
+                                continue; // action and target that do not fit
+                            };
+                            let full =
+                                AUTHORIZER.is_authorized(&p.request, &set.cedar, &p.entities);
+                            let subset = candidates(&set, &who, &p);
+                            let part = AUTHORIZER.is_authorized(
+                                &p.request,
+                                subset.as_deref().unwrap_or(&set.cedar),
+                                &p.entities,
+                            );
+                            assert_eq!(
+                                full.decision(),
+                                part.decision(),
+                                "{set_name} {roles:?} {action} {target:?}"
+                            );
+                            assert_eq!(
+                                sorted_ids(full.diagnostics().reason()),
+                                sorted_ids(part.diagnostics().reason())
+                            );
+                            assert_eq!(
+                                full.diagnostics().errors().count(),
+                                part.diagnostics().errors().count()
+                            );
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(compared > 300, "{compared}");
     }
 }

@@ -20,8 +20,18 @@ pub(crate) enum Args<'a> {
 
 /// The principal's entity, reusable across the targets of one list page.
 pub(crate) struct PreparedSubject {
-    uid: EntityUid,
+    pub uid: EntityUid,
+    pub roles: Vec<EntityUid>,
     entity: Entity,
+}
+
+/// A request ready for Cedar, with the facts the scope index needs.
+pub(crate) struct Prepared {
+    pub request: cedar_policy::Request,
+    pub entities: Entities,
+    pub action: EntityUid,
+    pub resource: EntityUid,
+    pub upstream: Option<EntityUid>,
 }
 
 pub(crate) fn subject(names: &Names, s: &Subject) -> Result<PreparedSubject, String> {
@@ -47,9 +57,10 @@ pub(crate) fn subject(names: &Names, s: &Subject) -> Result<PreparedSubject, Str
             RestrictedExpression::new_ip(ip.to_string()),
         );
     }
-    let parents: HashSet<EntityUid> = s.roles.iter().map(|r| Names::uid(&names.role, r)).collect();
+    let roles: Vec<EntityUid> = s.roles.iter().map(|r| Names::uid(&names.role, r)).collect();
+    let parents: HashSet<EntityUid> = roles.iter().cloned().collect();
     let entity = Entity::new(uid.clone(), attrs, parents).map_err(|e| format!("principal: {e}"))?;
-    Ok(PreparedSubject { uid, entity })
+    Ok(PreparedSubject { uid, roles, entity })
 }
 
 /// The Cedar request and entity store for `req` (principal prepared by [`subject`]).
@@ -58,7 +69,7 @@ pub(crate) fn request(
     who: &PreparedSubject,
     req: &Request<'_>,
     args_mode: Args<'_>,
-) -> Result<(cedar_policy::Request, Entities), String> {
+) -> Result<Prepared, String> {
     let action = names
         .action(req.action)
         .ok_or_else(|| format!("action {} is not in the schema", req.action))?
@@ -66,12 +77,28 @@ pub(crate) fn request(
     check_fits(req.action, req.target)?;
     let (resource, entity) = target(names, req.target)?;
     let context = context(req, args_mode)?;
-    let request = cedar_policy::Request::new(who.uid.clone(), action, resource, context, None)
-        .map_err(|e| format!("request: {e}"))?;
+    let request = cedar_policy::Request::new(
+        who.uid.clone(),
+        action.clone(),
+        resource.clone(),
+        context,
+        None,
+    )
+    .map_err(|e| format!("request: {e}"))?;
     let mut store = vec![who.entity.clone()];
     store.extend(entity);
     let entities = Entities::from_entities(store, None).map_err(|e| format!("entities: {e}"))?;
-    Ok((request, entities))
+    let upstream = match req.target {
+        Target::Upstream(_) => None,
+        t => Some(Names::uid(&names.upstream, t.upstream())),
+    };
+    Ok(Prepared {
+        request,
+        entities,
+        action,
+        resource,
+        upstream,
+    })
 }
 
 /// Actions apply to one kind of target each (as the schema says); anything else is refused

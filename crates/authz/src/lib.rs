@@ -68,6 +68,7 @@ pub mod args;
 mod decide;
 mod entities;
 mod error;
+mod index;
 mod model;
 pub mod offline;
 mod policies;

@@ -8,6 +8,7 @@ use cedar_policy::{Effect, PolicyId, ValidationError, ValidationMode};
 use miette::Diagnostic;
 
 use crate::error::{Location, PolicyError, PolicyErrors};
+use crate::index::Index;
 use crate::schema;
 
 /// What the crate knows about one policy besides its Cedar text.
@@ -31,6 +32,7 @@ pub struct PolicySet {
     /// Some policy text mentions `args`: list visibility needs partial evaluation.
     pub(crate) uses_args: bool,
     warnings: Vec<String>,
+    pub(crate) index: Index,
 }
 
 impl PolicySet {
@@ -135,7 +137,9 @@ impl PolicySet {
             return Err(PolicyErrors(errors));
         }
         let uses_args = sources.iter().any(|(_, t)| t.contains("args"));
+        let index = Index::new(cedar.policies());
         Ok(PolicySet {
+            index,
             cedar,
             meta,
             sources,
