@@ -7,8 +7,8 @@ mod keys;
 mod logging;
 mod policy;
 mod run;
-mod token;
 mod scan;
+mod token;
 
 use std::process::ExitCode;
 

@@ -97,7 +97,12 @@ async fn list(upstream: &dyn Upstream, kind: Kind) -> Result<Vec<Definition>, St
                 return Err(format!("{method}: error {} {}", e.code, e.message));
             }
         };
-        for item in result.get(key).and_then(Value::as_array).into_iter().flatten() {
+        for item in result
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(def) = Definition::new(kind, item.clone()) {
                 out.push(def);
             }
@@ -114,7 +119,10 @@ async fn list(upstream: &dyn Upstream, kind: Kind) -> Result<Vec<Definition>, St
 }
 
 /// Connects to `u` and fetches its tools, prompts and resource templates.
-async fn fetch(config: &Config, u: &portcullis_config::Upstream) -> Result<Vec<Definition>, String> {
+async fn fetch(
+    config: &Config,
+    u: &portcullis_config::Upstream,
+) -> Result<Vec<Definition>, String> {
     let limits = UpstreamLimits {
         max_response_bytes: config.limits.max_response_bytes,
         max_json_depth: config.limits.max_json_depth,
@@ -232,7 +240,9 @@ pub async fn scan(config_path: &Path, format: Format) -> ExitCode {
         }
     }
     print(
-        &["upstream", "kind", "name", "finding", "severity", "location", "detail"],
+        &[
+            "upstream", "kind", "name", "finding", "severity", "location", "detail",
+        ],
         &rows,
         format,
         &format!(
@@ -257,7 +267,10 @@ pub async fn pins(config_path: &Path, command: PinsCommand) -> ExitCode {
     if let Some(name) = &upstream
         && !config.upstreams.iter().any(|u| &u.name == name)
     {
-        eprintln!("error: no upstream named {name:?} in {}", config_path.display());
+        eprintln!(
+            "error: no upstream named {name:?} in {}",
+            config_path.display()
+        );
         return ExitCode::from(EXIT_BAD_CONFIG);
     }
     let pins = match open_pins(&config).await {
