@@ -5,7 +5,7 @@
 //! then queues the draft for the writer task. The writer assigns the next sequence number and
 //! the previous record's hash inside one store transaction per batch (group commit) and
 //! resolves `append` only after that commit. Every `checkpoint_records` records or
-//! `checkpoint_interval` an Ed25519-signed checkpoint `{seq, hash, ts}` is written; [`verify`]
+//! `checkpoint_interval` an Ed25519-signed checkpoint `{seq, hash, ts}` is written; [`verify()`]
 //! walks the chain and the checkpoints and names the first bad record; retention prunes old
 //! records behind a signed anchor.
 //!

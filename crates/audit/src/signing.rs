@@ -1,5 +1,5 @@
 //! The Ed25519 key that signs checkpoints: loaded from `[audit] signing_key` (PKCS#8 PEM), or
-//! generated on first start next to the store (SQLite only; see [`SigningKeys::load`]).
+//! generated on first start next to the store (SQLite only; see [`CheckpointSigner::load`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
