@@ -66,12 +66,16 @@ fn tamper_strategy(n: u64) -> impl Strategy<Value = Tamper> {
         Just(Tamper::None),
         (1..=n, 0..EDITS.len()).prop_map(|(seq, column)| Tamper::Edit { seq, column }),
         (1..=n).prop_map(|seq| Tamper::Delete { seq }),
-        (1..=n, 1..=n)
-            .prop_filter("distinct", |(a, b)| a != b)
-            .prop_map(|(a, b)| Tamper::Swap {
-                a: a.min(b),
-                b: a.max(b)
-            }),
+        // Two distinct records (with a single record, a swap degenerates to no tampering).
+        (1..=n.max(2) - 1).prop_flat_map(move |a| {
+            ((a + 1)..=n.max(a + 1)).prop_map(move |b| {
+                if b <= n {
+                    Tamper::Swap { a, b }
+                } else {
+                    Tamper::None
+                }
+            })
+        }),
         (1..=n).prop_map(|seq| Tamper::InsertForged { seq }),
         Just(Tamper::AppendForged),
         (0..n).prop_map(|keep| Tamper::Truncate { keep }),
