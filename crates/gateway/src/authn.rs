@@ -1,60 +1,38 @@
-//! The authentication stage: request headers → [`Authenticated`] or a refusal.
-//!
-//! Credential checks (API keys, OAuth bearer tokens, mTLS) plug in here; until one is configured
-//! only an operator's explicit `dangerous_allow_anonymous` lets requests through.
+//! The authentication stage: the request's credentials and connection → [`Authenticated`] or a
+//! refusal. The checks themselves live in `portcullis-authn`; this stage only hands them what
+//! the request carried and turns the answer into the pipeline's types.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 use http::HeaderMap;
+use portcullis_authn::{AuthFailure, CredentialsSeen, PeerInfo};
+use rustls_pki_types::CertificateDer;
 
-use crate::error::GatewayError;
-use crate::proof::{AuthMethod, Authenticated, Principal};
+use crate::Gateway;
+use crate::proof::Authenticated;
 
-#[derive(Debug, Clone)]
-pub struct Authenticator {
-    allow_anonymous: bool,
+/// What authentication sees of one request.
+pub struct Seen<'a> {
+    pub headers: &'a HeaderMap,
+    pub peer: SocketAddr,
+    pub client_cert: Option<&'a CertificateDer<'static>>,
+    pub query: Option<&'a str>,
 }
 
-impl Authenticator {
-    pub fn new(auth: &portcullis_config::Auth) -> Self {
-        Self {
-            allow_anonymous: auth.dangerous_allow_anonymous,
-        }
-    }
-
-    /// Pure decision over the request's headers and peer address.
-    pub fn authenticate(
-        &self,
-        _headers: &HeaderMap,
-        client_ip: Option<IpAddr>,
-    ) -> Result<Authenticated, GatewayError> {
-        if self.allow_anonymous {
-            return Ok(Authenticated::assert(Principal {
-                id: "anonymous".into(),
-                auth_method: AuthMethod::Anonymous,
-                client_ip,
-            }));
-        }
-        Err(GatewayError::Unauthenticated)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table() {
-        let rows = [(true, true), (false, false)];
-        for (allow, ok) in rows {
-            let a = Authenticator {
-                allow_anonymous: allow,
-            };
-            let got = a.authenticate(&HeaderMap::new(), None);
-            assert_eq!(got.is_ok(), ok, "allow_anonymous={allow}");
-            if let Ok(p) = got {
-                assert_eq!(p.principal().id, "anonymous");
-            }
-        }
+/// Authenticates one request. A failure says how to answer (status, challenge) and what to
+/// audit; it never holds the credential.
+pub async fn authenticate(gw: &Gateway, seen: &Seen<'_>) -> Result<Authenticated, Box<AuthFailure>> {
+    let peer = PeerInfo {
+        ip: seen.peer.ip(),
+        client_cert: seen.client_cert.cloned(),
+    };
+    let creds = CredentialsSeen {
+        headers: seen.headers,
+        peer: &peer,
+        query: seen.query,
+    };
+    match gw.authn.authenticate(&creds).await {
+        Ok(principal) => Ok(Authenticated::assert(principal)),
+        Err(failure) => Err(Box::new(failure)),
     }
 }

@@ -21,6 +21,16 @@ pub enum GatewayError {
     MetaInvalid(&'static str),
     #[error("authentication required")]
     Unauthenticated,
+    #[error("authentication failed: {0}")]
+    Auth(Box<portcullis_authn::AuthFailure>),
+    #[error("denied by policy: {reason}")]
+    Denied { reason: String },
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    #[error("{0} is blocked until an operator reviews it: {1}")]
+    Blocked(String, String),
+    #[error("audit trail unavailable: {0}")]
+    AuditUnavailable(String),
     #[error("header mismatch: {0}")]
     HeaderMismatch(#[from] HeaderMismatch),
     #[error("unsupported protocol version {0:?}")]
@@ -69,6 +79,10 @@ pub mod codes {
     pub const TIMEOUT: i64 = -31003;
     pub const TOO_LARGE: i64 = -31004;
     pub const SESSION: i64 = -31005;
+    pub const FORBIDDEN: i64 = -31006;
+    pub const RATE_LIMITED: i64 = -31007;
+    pub const BLOCKED: i64 = -31008;
+    pub const AUDIT_UNAVAILABLE: i64 = -31009;
 }
 
 impl GatewayError {
@@ -102,6 +116,35 @@ impl GatewayError {
                 S::UNAUTHORIZED,
                 ErrorCode::Gateway(codes::UNAUTHENTICATED),
                 "authentication required".into(),
+            ),
+            E::Auth(f) => (
+                f.status(),
+                ErrorCode::Gateway(match f.status() {
+                    S::FORBIDDEN => codes::FORBIDDEN,
+                    S::TOO_MANY_REQUESTS => codes::RATE_LIMITED,
+                    _ => codes::UNAUTHENTICATED,
+                }),
+                f.public_reason().into(),
+            ),
+            E::Denied { reason } => (
+                S::OK,
+                ErrorCode::Gateway(codes::FORBIDDEN),
+                format!("Forbidden: {reason}"),
+            ),
+            E::InvalidArguments(why) => (
+                S::OK,
+                ErrorCode::InvalidParams,
+                format!("Invalid arguments: {why}"),
+            ),
+            E::Blocked(name, why) => (
+                S::OK,
+                ErrorCode::Gateway(codes::BLOCKED),
+                format!("{name} is blocked until an operator reviews it ({why})"),
+            ),
+            E::AuditUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::Gateway(codes::AUDIT_UNAVAILABLE),
+                "the audit trail is unavailable; request not completed".into(),
             ),
             E::HeaderMismatch(m) => (
                 S::BAD_REQUEST,
@@ -194,6 +237,28 @@ impl GatewayError {
         Public { status, error }
     }
 
+    /// Headers the reply must carry besides the body: the `WWW-Authenticate` challenge and
+    /// `Retry-After`.
+    pub fn headers(&self) -> Vec<(http::HeaderName, String)> {
+        let mut out = Vec::new();
+        match self {
+            GatewayError::Auth(f) => {
+                if let Some(c) = f.www_authenticate() {
+                    out.push((http::header::WWW_AUTHENTICATE, c));
+                }
+                if let Some(s) = f.retry_after_secs() {
+                    out.push((http::header::RETRY_AFTER, s.to_string()));
+                }
+            }
+            GatewayError::Unauthenticated => {
+                out.push((http::header::WWW_AUTHENTICATE, "Bearer".to_owned()));
+            }
+            GatewayError::MethodNotAllowed => out.push((http::header::ALLOW, "POST".to_owned())),
+            _ => {}
+        }
+        out
+    }
+
     /// A short stable label for metrics and audit (`decision`/`status` fields).
     pub fn label(&self) -> &'static str {
         use GatewayError as E;
@@ -202,7 +267,11 @@ impl GatewayError {
             E::BodyTooLarge(_) => "too_large",
             E::OriginRejected(_) | E::HostRejected(_) => "origin",
             E::MetaInvalid(_) => "invalid_params",
-            E::Unauthenticated => "unauthenticated",
+            E::Unauthenticated | E::Auth(_) => "unauthenticated",
+            E::Denied { .. } => "deny",
+            E::InvalidArguments(_) => "invalid_arguments",
+            E::Blocked(..) => "blocked",
+            E::AuditUnavailable(_) => "audit_unavailable",
             E::HeaderMismatch(_) => "header_mismatch",
             E::UnsupportedVersion(_) => "unsupported_version",
             E::SessionRequired | E::UnknownSession | E::TooManySessions => "session",

@@ -3,7 +3,6 @@
 //! Transport-level checks happen here, in this order: origin, body size, JSON-RPC parse,
 //! authentication, era (session or 2026 headers). Everything after is [`crate::pipeline`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use http_body_util::BodyExt;
 use portcullis_mcp::headers::{self as mh, MetaHeaders};
 use portcullis_mcp::version::meta;
@@ -24,6 +23,9 @@ use serde_json::json;
 
 use crate::Gateway;
 use crate::error::GatewayError;
+use crate::proof::Authenticated;
+use crate::serve::Peer;
+use crate::{audit, authn};
 use crate::pipeline::{self, EraCtx, Inbound, Reply};
 use crate::session::ClientCaps;
 use crate::stream::{EventLog, parse_event_id};
@@ -31,6 +33,15 @@ use crate::stream::{EventLog, parse_event_id};
 pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/mcp", get(get_mcp).post(post_mcp).delete(delete_mcp))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(protected_resource),
+        )
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -39,48 +50,107 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 
 async fn post_mcp(
     State(gw): State<Arc<Gateway>>,
-    ConnectInfo(crate::serve::Peer(peer)): ConnectInfo<crate::serve::Peer>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let (reply, modern) = match accept(&gw, &headers, body, peer).await {
+    let (reply, modern) = match accept(&gw, &headers, body, &peer, uri.query()).await {
         Ok(inbound) => {
             let modern = inbound.era.is_modern();
             (pipeline::handle(&gw, inbound).await, modern)
         }
-        Err((err, id)) => (Reply::Error { err, id }, false),
+        Err(refused) => (refuse(&gw, &peer, refused).await, false),
     };
     if let Reply::Error { err, .. } = &reply {
-        tracing::info!(client.ip = %peer.ip(), error = %err, "request refused");
+        tracing::info!(client.ip = %peer.addr.ip(), error = %err, "request refused");
         gw.metrics.observe("", err.label(), "", started.elapsed());
     }
     render(&gw, reply, modern).await
 }
 
-/// Every check before the pipeline; an error carries the request id when one was read.
+/// A request refused before the pipeline: what was known of it.
+struct Refused {
+    err: GatewayError,
+    id: Option<Id>,
+    method: Option<String>,
+}
+
+impl Refused {
+    fn bare(err: GatewayError) -> Self {
+        Refused {
+            err,
+            id: None,
+            method: None,
+        }
+    }
+}
+
+/// Audits a refusal (every request leaves a record), then answers it.
+async fn refuse(gw: &Gateway, peer: &Peer, refused: Refused) -> Reply {
+    let mut entry = audit::Entry::new(refused.method.as_deref().unwrap_or("(unreadable)"));
+    entry.client_ip(peer.addr.ip());
+    if let GatewayError::Auth(f) = &refused.err {
+        entry.attempt(f.attempt());
+    }
+    entry.failed(&refused.err);
+    let err = match entry.commit(gw).await {
+        Ok(()) => refused.err,
+        Err(e) => e,
+    };
+    Reply::Error {
+        err,
+        id: refused.id,
+    }
+}
+
+/// Every check before the pipeline, in the order of DESIGN §1: origin, size, credentials,
+/// JSON-RPC, era.
 async fn accept(
     gw: &Arc<Gateway>,
     headers: &HeaderMap,
     body: Body,
-    peer: SocketAddr,
-) -> Result<Inbound, (GatewayError, Option<Id>)> {
-    check_origin(gw, headers).map_err(|e| (e, None))?;
+    peer: &Peer,
+    query: Option<&str>,
+) -> Result<Inbound, Refused> {
+    check_origin(gw, headers).map_err(Refused::bare)?;
     let limit = gw.limits.max_request_bytes;
-    let bytes = read_limited(body, limit).await.map_err(|e| (e, None))?;
-    let message = portcullis_mcp::parse(&bytes, gw.limits.max_json_depth).map_err(|e| {
-        let id = e.id().cloned();
-        (GatewayError::Parse(e), id)
-    })?;
-    let id = match &message {
-        Message::Request(r) => Some(r.id.clone()),
-        _ => None,
+    let bytes = read_limited(body, limit).await.map_err(Refused::bare)?;
+    let seen = authn::Seen {
+        headers,
+        peer: peer.addr,
+        client_cert: peer.client_cert.as_ref(),
+        query,
     };
-    let who = gw
-        .authn
-        .authenticate(headers, Some(peer.ip()))
-        .map_err(|e| (e, id.clone()))?;
-    let era = classify(gw, headers, &message).map_err(|e| (e, id))?;
+    let who = match authn::authenticate(gw, &seen).await {
+        Ok(who) => who,
+        Err(failure) => {
+            // Read the message only to say in the record what was refused.
+            let message = portcullis_mcp::parse(&bytes, gw.limits.max_json_depth).ok();
+            let (id, method) = match &message {
+                Some(Message::Request(r)) => (Some(r.id.clone()), Some(r.method.clone())),
+                Some(Message::Notification(n)) => (None, Some(n.method.clone())),
+                _ => (None, None),
+            };
+            return Err(Refused {
+                err: GatewayError::Auth(failure),
+                id,
+                method,
+            });
+        }
+    };
+    let message = portcullis_mcp::parse(&bytes, gw.limits.max_json_depth).map_err(|e| Refused {
+        id: e.id().cloned(),
+        err: GatewayError::Parse(e),
+        method: None,
+    })?;
+    let (id, method) = match &message {
+        Message::Request(r) => (Some(r.id.clone()), Some(r.method.clone())),
+        Message::Notification(n) => (None, Some(n.method.clone())),
+        Message::Response(_) => (None, None),
+    };
+    let era = classify(gw, headers, &message, &who).map_err(|err| Refused { err, id, method })?;
     Ok(Inbound { message, who, era })
 }
 
@@ -107,7 +177,12 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<Result<&'a str, 
 }
 
 /// Decides the era of a message: a 2025-era session, a handshake, or a 2026 stateless request.
-fn classify(gw: &Gateway, headers: &HeaderMap, message: &Message) -> Result<EraCtx, GatewayError> {
+fn classify(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    message: &Message,
+    who: &Authenticated,
+) -> Result<EraCtx, GatewayError> {
     let header_version = header_str(headers, mh::PROTOCOL_VERSION);
     let header_is_modern = matches!(header_version, Some(Ok(v)) if Revision::parse(v).is_some_and(|r| r.era() == Era::Modern));
     if let Message::Request(r) = message
@@ -122,7 +197,10 @@ fn classify(gw: &Gateway, headers: &HeaderMap, message: &Message) -> Result<EraC
     }
     if let Some(sid) = header_str(headers, mh::SESSION_ID) {
         let sid = sid.map_err(|()| GatewayError::UnknownSession)?;
-        return gw.sessions.get(sid).map(EraCtx::Legacy);
+        return gw
+            .sessions
+            .get_owned(sid, &who.principal().id)
+            .map(EraCtx::Legacy);
     }
     let (method, params) = match message {
         Message::Request(r) => (r.method.as_str(), r.params.as_deref()),
@@ -274,13 +352,10 @@ fn error_response(gw: &Gateway, err: &GatewayError, id: Option<Id>, modern: bool
     }
     let body = Bytes::from(RpcResponse::error(id, public.error).to_bytes());
     let mut resp = json_response(status, body);
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        resp.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    for (name, value) in err.headers() {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
     }
     let _ = gw;
     resp
@@ -310,15 +385,37 @@ fn sse_response(body: Body) -> Response {
     resp
 }
 
-/// `GET /mcp`: a 2025-era session's notification stream, or the resumption of a response stream.
-async fn get_mcp(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(e) = check_origin(&gw, &headers) {
-        return error_response(&gw, &e, None, false);
-    }
-    let Some(Ok(sid)) = header_str(&headers, mh::SESSION_ID) else {
-        return error_response(&gw, &GatewayError::MethodNotAllowed, None, false);
+/// Authenticates a `GET` or `DELETE`: the session must be the caller's own.
+async fn session_request(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    peer: &Peer,
+    query: Option<&str>,
+) -> Result<Arc<crate::session::Session>, GatewayError> {
+    check_origin(gw, headers)?;
+    let seen = authn::Seen {
+        headers,
+        peer: peer.addr,
+        client_cert: peer.client_cert.as_ref(),
+        query,
     };
-    let session = match gw.sessions.get(sid) {
+    let who = authn::authenticate(gw, &seen)
+        .await
+        .map_err(GatewayError::Auth)?;
+    let Some(Ok(sid)) = header_str(headers, mh::SESSION_ID) else {
+        return Err(GatewayError::MethodNotAllowed);
+    };
+    gw.sessions.get_owned(sid, &who.principal().id)
+}
+
+/// `GET /mcp`: a 2025-era session's notification stream, or the resumption of a response stream.
+async fn get_mcp(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let session = match session_request(&gw, &headers, &peer, uri.query()).await {
         Ok(s) => s,
         Err(e) => return error_response(&gw, &e, None, false),
     };
@@ -342,19 +439,49 @@ async fn get_mcp(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
 }
 
 /// `DELETE /mcp`: ends a 2025-era session.
-async fn delete_mcp(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(e) = check_origin(&gw, &headers) {
-        return error_response(&gw, &e, None, false);
-    }
-    let Some(Ok(sid)) = header_str(&headers, mh::SESSION_ID) else {
-        return error_response(&gw, &GatewayError::MethodNotAllowed, None, false);
+async fn delete_mcp(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let session = match session_request(&gw, &headers, &peer, uri.query()).await {
+        Ok(s) => s,
+        Err(e) => return error_response(&gw, &e, None, false),
     };
-    if gw.sessions.remove(sid) {
+    if gw.sessions.remove_owned(&session.id, &session.owner) {
         gw.metrics.sessions.set(gw.sessions.len() as i64);
-        tracing::info!(session = %sid, "session ended by client");
+        tracing::info!(session = %session.id, "session ended by client");
         StatusCode::NO_CONTENT.into_response()
     } else {
         error_response(&gw, &GatewayError::UnknownSession, None, false)
+    }
+}
+
+/// RFC 9728 protected-resource metadata, when OAuth is configured.
+async fn protected_resource(State(gw): State<Arc<Gateway>>) -> Response {
+    match gw.authn.protected_resource_metadata() {
+        Some(doc) => (
+            [(header::CACHE_CONTROL, "max-age=300")],
+            axum::Json(doc),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The public keys of the gateway's own tokens (`portcullis token mint`).
+async fn jwks(State(gw): State<Arc<Gateway>>) -> Response {
+    match gw.authn.jwks_document().await {
+        Ok(doc) => (
+            [(header::CACHE_CONTROL, "max-age=60")],
+            axum::Json(doc),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the token signing keys");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
     }
 }
 

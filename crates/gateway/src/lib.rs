@@ -3,7 +3,10 @@
 //! [`pipeline`] sets the order of stages; [`http`] is the downstream surface; [`relay`] talks to
 //! upstreams; [`federation`] namespaces and routes; [`session`] holds 2025-era sessions.
 
+pub mod audit;
 pub mod authn;
+pub mod authorize;
+pub mod catalog;
 pub mod error;
 pub mod federation;
 pub mod http;
@@ -19,16 +22,24 @@ pub mod results;
 pub mod serve;
 pub mod session;
 pub mod stream;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use portcullis_audit::AuditLog;
+use portcullis_audit::sink::{SinkOptions, SinkSet, SinkSpec};
+use portcullis_authn::Authenticator;
 use portcullis_config::Config;
+use portcullis_guard::GuardSet;
+use portcullis_guard::pins::PinStore;
+use portcullis_store::Store;
 use portcullis_transport::upstream::{self, UpstreamLimits};
 use tokio_util::sync::CancellationToken;
 
-use crate::authn::Authenticator;
+use crate::authorize::Policy;
+use crate::catalog::Catalogs;
 use crate::federation::{Federation, Member};
 use crate::metrics::Metrics;
 use crate::session::Sessions;
@@ -38,6 +49,7 @@ use crate::session::Sessions;
 pub struct Limits {
     pub max_request_bytes: u64,
     pub max_json_depth: usize,
+    pub max_response_bytes: u64,
     pub call_timeout: Duration,
 }
 
@@ -45,7 +57,14 @@ pub struct Limits {
 pub struct Gateway {
     pub limits: Limits,
     pub origins: origin::OriginPolicy,
+    pub store: Store,
     pub authn: Authenticator,
+    pub policy: Policy,
+    pub guard: Arc<GuardSet>,
+    pub pins: PinStore,
+    pub catalogs: Catalogs,
+    pub audit: AuditLog,
+    sinks: Mutex<Option<SinkSet>>,
     pub federation: Federation,
     pub sessions: Sessions,
     /// List changes and resource updates from every upstream, for `subscriptions/listen`.
@@ -64,11 +83,73 @@ pub enum BuildError {
         name: String,
         source: portcullis_transport::UpstreamError,
     },
+    #[error("storage {url}: {source}")]
+    Store {
+        url: String,
+        source: portcullis_store::StoreError,
+    },
+    #[error("HTTP client: {0}")]
+    Http(String),
+    #[error("authentication: {0}")]
+    Authn(#[from] portcullis_authn::AuthnError),
+    #[error("policies: {0}")]
+    Policy(#[from] authorize::PolicyLoadError),
+    #[error("guard rules: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Guard(Vec<portcullis_guard::GuardConfigError>),
+    #[error("tool pins: {0}")]
+    Pins(#[from] portcullis_guard::pins::PinError),
+    #[error("audit: {0}")]
+    Audit(#[from] portcullis_audit::AuditError),
+    #[error("audit sinks: {0}")]
+    Sinks(#[from] portcullis_audit::sink::SinkError),
 }
 
 impl Gateway {
-    /// Builds the gateway and starts connecting to its upstreams (in the background).
-    pub fn build(config: &Config) -> Result<Arc<Self>, BuildError> {
+    /// Opens the store, loads credentials, policies, rules and the audit trail, and starts
+    /// connecting to the upstreams (in the background).
+    pub async fn build(config: &Config) -> Result<Arc<Self>, BuildError> {
+        let store =
+            Store::open(&config.storage.url)
+                .await
+                .map_err(|source| BuildError::Store {
+                    url: redact_url(&config.storage.url),
+                    source,
+                })?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| BuildError::Http(e.to_string()))?;
+        let authn = Authenticator::new(config, store.clone(), http).await?;
+        authn.prefetch().await;
+        let policy = Policy::load(config)?;
+        let guard = Arc::new(GuardSet::build(config).map_err(BuildError::Guard)?);
+        let pins = PinStore::open(store.clone()).await?;
+        let redactor = Arc::clone(&guard.redactor);
+        let audit = AuditLog::open(
+            store.clone(),
+            &config.audit,
+            &portcullis_audit::key_dir(config),
+        )
+        .await?
+        .with_redactor(Arc::new(move |v: &mut serde_json::Value| {
+            redactor.redact_json(v);
+        }));
+        audit.spawn_retention(Duration::from_secs(60));
+        let shutdown = CancellationToken::new();
+        let sinks = if config.audit.sinks.is_empty() {
+            None
+        } else {
+            let specs = config.audit.sinks.iter().map(SinkSpec::from_config).collect();
+            let mut set = SinkSet::spawn(
+                store.clone(),
+                specs,
+                SinkOptions::default(),
+                shutdown.child_token(),
+            )
+            .await?;
+            set.follow(audit.committed());
+            Some(set)
+        };
         let ulimits = UpstreamLimits {
             max_response_bytes: config.limits.max_response_bytes,
             max_json_depth: config.limits.max_json_depth,
@@ -90,13 +171,21 @@ impl Gateway {
             limits: Limits {
                 max_request_bytes: config.limits.max_request_bytes,
                 max_json_depth: config.limits.max_json_depth,
+                max_response_bytes: config.limits.max_response_bytes,
                 call_timeout: config.limits.call_timeout,
             },
             origins: origin::OriginPolicy::new(
                 config.listen.allowed_origins.clone(),
                 config.listen.addr,
             ),
-            authn: Authenticator::new(&config.auth),
+            store,
+            authn,
+            policy,
+            guard,
+            pins,
+            catalogs: Catalogs::new(members.len()),
+            audit,
+            sinks: Mutex::new(sinks),
             federation: Federation::new(members),
             sessions: Sessions::new(
                 config.limits.max_sessions,
@@ -104,7 +193,7 @@ impl Gateway {
             ),
             changes: listen::Changes::default(),
             metrics: Metrics::new(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             parked: Mutex::new(HashMap::new()),
         }))
     }
@@ -121,12 +210,30 @@ impl Gateway {
         self.parked().remove(handle)
     }
 
-    /// Stops upstreams and ends sessions.
+    /// Stops upstreams, ends sessions, and flushes the audit trail and its sinks.
     pub async fn stop(&self) {
         self.shutdown.cancel();
         self.sessions.end_all();
         for m in self.federation.members() {
             m.upstream.shutdown().await;
         }
+        if let Err(e) = self.audit.shutdown().await {
+            tracing::error!(error = %e, "audit trail did not close cleanly");
+        }
+        let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(sinks) = sinks {
+            sinks.join().await;
+        }
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }

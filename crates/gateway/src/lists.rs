@@ -8,7 +8,9 @@ use portcullis_transport::Call;
 use serde_json::value::RawValue;
 
 use crate::Gateway;
+use crate::authorize::ListFilter;
 use crate::error::GatewayError;
+use portcullis_authz::{Action, Target};
 use crate::federation::{Federation, Kind};
 use crate::pipeline::EraCtx;
 use crate::proof::Authenticated;
@@ -27,7 +29,7 @@ fn method_of(kind: Kind) -> (&'static str, &'static str) {
 /// One merged page.
 pub async fn list(
     gw: &Arc<Gateway>,
-    _who: &Authenticated,
+    who: &Authenticated,
     era: &EraCtx,
     kind: Kind,
     req: &Request,
@@ -43,8 +45,20 @@ pub async fn list(
     let (method, key) = method_of(kind);
     let n = gw.federation.members().len();
     let mut ttl: Option<u64> = None;
+    let filter = ListFilter::new(&gw.policy, who, era.protocol_version());
+    let list_action = match kind {
+        Kind::Tool => Action::ListTools,
+        Kind::Prompt => Action::ListPrompts,
+        Kind::Resource | Kind::Template => Action::ListResources,
+    };
     while idx < n {
-        let page = fetch_page(gw, era, idx, method, key, &params, inner_cursor.as_deref()).await;
+        let upstream = gw.federation.members()[idx].name.clone();
+        let page = if filter.may_list(list_action, &upstream) {
+            fetch_page(gw, era, idx, method, key, &params, inner_cursor.as_deref()).await
+        } else {
+            // Not permitted to list this upstream: it shows nothing.
+            Ok((Vec::new(), None))
+        };
         let (items, next) = match page {
             Ok(p) => p,
             Err(e) => {
@@ -52,23 +66,26 @@ pub async fn list(
                 (Vec::new(), None)
             }
         };
-        let visible: Vec<RawObject> = items
-            .into_iter()
-            .filter_map(|mut item| {
-                let inner = item.get_str(kind.name_field())?;
-                let exposed = gw.federation.expose(idx, &inner);
-                if !gw.federation.record(kind, &exposed, idx) {
-                    return None;
-                }
-                // [list filtering by authorization plugs in here]
-                prefix_key(
-                    &mut item,
-                    kind.name_field(),
-                    &gw.federation.members()[idx].prefix,
-                )
-                .then_some(item)
-            })
-            .collect();
+        let mut visible = Vec::with_capacity(items.len());
+        for mut item in items {
+            let Some(inner) = item.get_str(kind.name_field()) else {
+                continue;
+            };
+            let exposed = gw.federation.expose(idx, &inner);
+            if !gw.federation.record(kind, &exposed, idx) {
+                continue;
+            }
+            if !permitted(gw, &filter, idx, &upstream, kind, &inner, &exposed, &item).await {
+                continue;
+            }
+            if prefix_key(
+                &mut item,
+                kind.name_field(),
+                &gw.federation.members()[idx].prefix,
+            ) {
+                visible.push(item);
+            }
+        }
         let next_cursor = match next {
             Some(c) => Some(Federation::encode_cursor(idx, Some(&c))),
             None if idx + 1 < n => Some(Federation::encode_cursor(idx + 1, None)),
@@ -90,6 +107,58 @@ pub async fn list(
         }
     }
     build(key, Vec::new(), None, era.is_modern(), &mut ttl)
+}
+
+/// Whether one listed item shows: a tool must be verified (not blocked by its pin or the
+/// poisoning scan), and its use must not be definitely denied to this caller.
+#[expect(clippy::too_many_arguments, reason = "one item's facts, read once by the caller")]
+async fn permitted(
+    gw: &Gateway,
+    filter: &ListFilter,
+    idx: usize,
+    upstream: &str,
+    kind: Kind,
+    inner: &str,
+    exposed: &str,
+    item: &RawObject,
+) -> bool {
+    let lister = filter.lister();
+    match kind {
+        Kind::Tool => {
+            let Some(value) = item
+                .to_raw()
+                .ok()
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
+            else {
+                return false;
+            };
+            let Some(def) = gw.catalogs.listed(gw, idx, inner, &value).await else {
+                return false;
+            };
+            if def.blocked.is_some() {
+                return false;
+            }
+            let attrs = gw
+                .policy
+                .overrides
+                .tool(upstream, inner, exposed, def.annotations());
+            lister.visible(Action::CallTool, &Target::Tool(attrs))
+        }
+        Kind::Prompt => lister.visible(
+            Action::GetPrompt,
+            &Target::Prompt {
+                upstream: upstream.to_owned(),
+                name: exposed.to_owned(),
+            },
+        ),
+        Kind::Resource | Kind::Template => lister.visible(
+            Action::ReadResource,
+            &Target::Resource {
+                upstream: upstream.to_owned(),
+                uri: inner.to_owned(),
+            },
+        ),
+    }
 }
 
 fn build(
@@ -114,8 +183,8 @@ fn build(
     out.to_raw().map_err(internal)
 }
 
-async fn fetch_page(
-    gw: &Arc<Gateway>,
+pub(crate) async fn fetch_page(
+    gw: &Gateway,
     era: &EraCtx,
     idx: usize,
     method: &str,

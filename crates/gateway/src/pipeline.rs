@@ -2,18 +2,21 @@
 //! what runs before what; each stage lives in its own module and returns a typed decision.
 //!
 //! ```text
-//! http.rs:  origin check → body limit → JSON-RPC parse (depth-limited) → authenticate
-//!           → era: session lookup (2025) | header/body consistency + version (2026)
-//! here:     dispatch by message kind
+//! http.rs:  origin check → body limit → authenticate (authn.rs) → JSON-RPC parse
+//!           → era: session lookup, owner checked (2025) | header/body consistency + version (2026)
+//! here:     dispatch by message kind; every request gets one audit record (audit.rs),
+//!           durable before its reply
 //!             request      → gateway-answered (initialize, discover, ping, setLevel)
-//!                          | lists: fan out, filter, merge pages          (lists.rs)
-//!                          | routed: name → upstream → authorize → call   (relay.rs)
+//!                          | lists: fan out, authorize per upstream and item, hide blocked
+//!                            tools, merge pages                            (lists.rs)
+//!                          | routed: name → upstream → [rate limit] → authorize (authorize.rs)
+//!                            → validate arguments (validate.rs) → [approval] → call (relay.rs)
+//!                            → screen the result (validate.rs) → audit → reply
 //!             notification → cancellation / ignored; 202
 //!             response     → answer to a server-to-client request; 202
 //! ```
 //!
-//! Later stages (rate limit, authorization policy, argument guard, approval, audit) plug in at
-//! the marked points of `routed` and `handle`.
+//! Stages still to come (rate limit, approval) plug in at the marked points of `routed`.
 
 use std::sync::Arc;
 
@@ -28,10 +31,11 @@ use tokio_util::sync::DropGuard;
 use crate::Gateway;
 use crate::error::GatewayError;
 use crate::federation::Kind;
-use crate::proof::{Authenticated, Authorized};
+use crate::audit::Entry;
+use crate::proof::{Authenticated, Validated};
 use crate::session::{ClientCaps, Session};
 use crate::stream::EventLog;
-use crate::{listen, lists, relay, results};
+use crate::{listen, lists, relay, results, validate};
 
 /// Which protocol era a message arrived in, and its state.
 #[derive(Clone)]
@@ -50,6 +54,15 @@ pub enum EraCtx {
 impl EraCtx {
     pub fn is_modern(&self) -> bool {
         matches!(self, EraCtx::Modern { .. })
+    }
+
+    /// The protocol revision the client speaks (policies see it as `context.protocol_version`).
+    pub fn protocol_version(&self) -> &'static str {
+        match self {
+            EraCtx::Handshake => "",
+            EraCtx::Legacy(s) => s.revision.as_str(),
+            EraCtx::Modern { .. } => Revision::LATEST.as_str(),
+        }
     }
 
     pub fn client(&self) -> ClientContext {
@@ -100,17 +113,31 @@ pub fn json(id: Id, result: Box<RawValue>) -> Reply {
 
 pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
     match inbound.message {
-        Message::Request(req) => request(gw, req, inbound.who, inbound.era).await,
+        Message::Request(req) => {
+            let mut entry = Entry::new(&req.method);
+            entry.who(inbound.who.principal());
+            request(gw, req, inbound.who, inbound.era, entry).await
+        }
         Message::Notification(n) => notification(&inbound.era, n),
         Message::Response(r) => response(&inbound.era, r),
     }
 }
 
-async fn request(gw: &Arc<Gateway>, req: Request, who: Authenticated, era: EraCtx) -> Reply {
+async fn request(
+    gw: &Arc<Gateway>,
+    req: Request,
+    who: Authenticated,
+    era: EraCtx,
+    entry: Entry,
+) -> Reply {
     let method = Method::parse(&req.method);
     let id = req.id.clone();
+    let mut session = None;
     let outcome = match (method, &era) {
-        (Method::Initialize, EraCtx::Handshake) => return initialize(gw, req),
+        (Method::Initialize, EraCtx::Handshake) => initialize(gw, &req, &who).map(|(r, sid)| {
+            session = Some(sid);
+            r
+        }),
         (Method::Initialize, _) => Err(GatewayError::InvalidParams(
             "session already initialized".into(),
         )),
@@ -124,31 +151,91 @@ async fn request(gw: &Arc<Gateway>, req: Request, who: Authenticated, era: EraCt
             lists::list(gw, &who, &era, Kind::Template, &req).await
         }
         (Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead | Method::Complete, _) => {
-            return routed(gw, req, method, who, era);
+            return routed(gw, req, method, who, era, entry).await;
         }
         (Method::SubscriptionsListen, EraCtx::Modern { .. }) => {
-            // [authorization of `subscribe` plugs in here]
-            return match listen::Filter::parse(req.params.as_deref()) {
-                Ok(filter) => {
-                    let log = EventLog::new(0, false);
-                    listen::open(gw, id, filter, Arc::clone(&log));
-                    Reply::Stream { log, cancel: None }
-                }
-                Err(err) => Reply::Error { err, id: Some(id) },
-            };
+            return open_listen(gw, req, &who, entry).await;
         }
         (Method::ResourcesSubscribe | Method::ResourcesUnsubscribe, EraCtx::Legacy(s)) => {
-            subscribe(gw, s, method, req, &who).await
+            subscribe(gw, s, method, &req, &who, &era).await
         }
         _ => Err(GatewayError::MethodNotFound(req.method.clone())),
     };
-    match outcome {
-        Ok(result) => json(id, result),
+    match finish(gw, entry, outcome).await {
+        Ok(result) => Reply::Json {
+            body: Bytes::from(Response::result(id, result).to_bytes()),
+            session,
+        },
         Err(err) => Reply::Error { err, id: Some(id) },
     }
 }
 
-fn initialize(gw: &Arc<Gateway>, req: Request) -> Reply {
+/// Audits a request the gateway answered itself; a failed audit write replaces the result.
+async fn finish(
+    gw: &Gateway,
+    mut entry: Entry,
+    outcome: Result<Box<RawValue>, GatewayError>,
+) -> Result<Box<RawValue>, GatewayError> {
+    match outcome {
+        Ok(result) => entry.commit(gw).await.map(|()| result),
+        Err(err) => {
+            entry.failed(&err);
+            match entry.commit(gw).await {
+                Ok(()) => Err(err),
+                Err(audit) => Err(audit),
+            }
+        }
+    }
+}
+
+/// `subscriptions/listen` (2026-07-28): each resource the filter names must be one the caller
+/// may subscribe to.
+async fn open_listen(gw: &Arc<Gateway>, req: Request, who: &Authenticated, entry: Entry) -> Reply {
+    let id = req.id.clone();
+    let filter = listen::Filter::parse(req.params.as_deref()).and_then(|filter| {
+        for uri in &filter.resource_subscriptions {
+            let (upstream, inner) = gw.federation.route(Kind::Resource, uri)?;
+            let target = portcullis_authz::Target::Resource {
+                upstream: gw.federation.members()[upstream].name.clone(),
+                uri: inner,
+            };
+            let decision = gw.policy.decide(
+                who.principal(),
+                portcullis_authz::Action::Subscribe,
+                &target,
+                None,
+                Revision::LATEST.as_str(),
+            );
+            if !decision.is_allow() {
+                return Err(GatewayError::Denied {
+                    reason: decision.reason,
+                });
+            }
+        }
+        Ok(filter)
+    });
+    let filter = match filter {
+        Ok(f) => f,
+        Err(err) => {
+            return match finish(gw, entry, Err(err)).await {
+                Err(err) => Reply::Error { err, id: Some(id) },
+                Ok(_) => Reply::Accepted,
+            };
+        }
+    };
+    if let Err(err) = entry.commit(gw).await {
+        return Reply::Error { err, id: Some(id) };
+    }
+    let log = EventLog::new(0, false);
+    listen::open(gw, id, filter, Arc::clone(&log));
+    Reply::Stream { log, cancel: None }
+}
+
+fn initialize(
+    gw: &Arc<Gateway>,
+    req: &Request,
+    who: &Authenticated,
+) -> Result<(Box<RawValue>, String), GatewayError> {
     let params = req
         .params
         .as_deref()
@@ -161,22 +248,12 @@ fn initialize(gw: &Arc<Gateway>, req: Request) -> Reply {
         client_info: params.get("clientInfo").map(|c| Arc::from(c.to_owned())),
         log_level: None,
     };
-    match gw.sessions.create(revision, client) {
-        Ok(session) => {
-            gw.metrics.sessions.set(gw.sessions.len() as i64);
-            let body =
-                Bytes::from(Response::result(req.id, results::initialize(gw, revision)).to_bytes());
-            tracing::info!(session = %session.id, version = %revision, "session started");
-            Reply::Json {
-                body,
-                session: Some(session.id.clone()),
-            }
-        }
-        Err(err) => Reply::Error {
-            err,
-            id: Some(req.id),
-        },
-    }
+    let session = gw
+        .sessions
+        .create(revision, client, who.principal().id.clone())?;
+    gw.metrics.sessions.set(gw.sessions.len() as i64);
+    tracing::info!(session = %session.id, client.id = %who.principal().id, version = %revision, "session started");
+    Ok((results::initialize(gw, revision), session.id.clone()))
 }
 
 fn set_level(session: &Session, params: Option<&RawValue>) -> Result<Box<RawValue>, GatewayError> {
@@ -192,13 +269,32 @@ async fn subscribe(
     gw: &Arc<Gateway>,
     session: &Session,
     method: Method,
-    req: Request,
+    req: &Request,
     who: &Authenticated,
+    era: &EraCtx,
 ) -> Result<Box<RawValue>, GatewayError> {
     let target = relay::Target::resolve(gw, method, req.params.as_deref())?;
     let exposed = target.exposed.clone();
-    // [authorization of `subscribe` plugs in here]
-    let call = Authorized::assert(target, who);
+    let upstream = gw.federation.members()[target.upstream].name.clone();
+    let authz_target = portcullis_authz::Target::Resource {
+        upstream: upstream.clone(),
+        uri: target.inner.clone(),
+    };
+    // Unsubscribing needs no permission: it only narrows what the caller receives.
+    let call = if method == Method::ResourcesSubscribe {
+        let (_, authorized) = gw.policy.authorize(
+            who,
+            portcullis_authz::Action::Subscribe,
+            &authz_target,
+            None,
+            era.protocol_version(),
+            target,
+        );
+        authorized?
+    } else {
+        crate::proof::Authorized::assert(target, who, Vec::new())
+    };
+    let call = validate::validate(gw, call, validate::Subject::Resource, None).await?;
     let outcome = relay::call_once(gw, call, &req.method, ClientContext::default()).await?;
     if matches!(outcome, Outcome::Result(_)) {
         if method == Method::ResourcesSubscribe {
@@ -210,45 +306,102 @@ async fn subscribe(
     match outcome {
         Outcome::Result(r) => Ok(r),
         Outcome::Error(e) => Err(GatewayError::UpstreamFailed {
-            upstream: "resource".into(),
+            upstream,
             detail: e.message,
         }),
     }
 }
 
-/// Calls that name one upstream's tool, prompt or resource.
-fn routed(
+/// Calls that name one upstream's tool, prompt or resource: authorized, validated, relayed.
+async fn routed(
     gw: &Arc<Gateway>,
     req: Request,
     method: Method,
     who: Authenticated,
     era: EraCtx,
+    mut entry: Entry,
 ) -> Reply {
     let id = req.id.clone();
     if let Some(reply) = resume(gw, &req, &who, &era) {
+        // A retry continues a call that already has its record.
         return reply;
     }
-    let target = match relay::Target::resolve(gw, method, req.params.as_deref()) {
-        Ok(t) => t,
-        Err(err) => return Reply::Error { err, id: Some(id) },
-    };
+    match admit(gw, &req, method, &who, &era, &mut entry).await {
+        Ok((call, tool)) => {
+            // A 2025-era stream is resumable and outlives its connection; a 2026-era call is
+            // cancelled when its reply is dropped (closing the stream is the cancellation signal).
+            let (log, token) = match &era {
+                EraCtx::Legacy(s) => (s.open_stream(), s.begin_call(&id)),
+                _ => (EventLog::new(0, false), gw.shutdown.child_token()),
+            };
+            let cancel = era.is_modern().then(|| token.clone().drop_guard());
+            let gw2 = Arc::clone(gw);
+            let log2 = Arc::clone(&log);
+            let run = relay::Run {
+                call,
+                tool,
+                req,
+                method,
+                era,
+                entry,
+            };
+            tokio::spawn(async move {
+                relay::run(gw2, run, log2, token).await;
+            });
+            Reply::Stream { log, cancel }
+        }
+        Err(err) => match finish(gw, entry, Err(err)).await {
+            Err(err) => Reply::Error { err, id: Some(id) },
+            Ok(_) => Reply::Accepted,
+        },
+    }
+}
+
+/// Every check a routed call passes before it may go upstream, in order.
+async fn admit(
+    gw: &Arc<Gateway>,
+    req: &Request,
+    method: Method,
+    who: &Authenticated,
+    era: &EraCtx,
+    entry: &mut Entry,
+) -> Result<(Validated<relay::Target>, Option<Arc<crate::catalog::ToolDef>>), GatewayError> {
+    let target = relay::Target::resolve(gw, method, req.params.as_deref())?;
+    let upstream = gw
+        .federation
+        .member(target.upstream)
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    let args = relay::arguments(method, req.params.as_deref());
+    entry.target(&upstream, &target.exposed).args(args.as_ref());
     // [rate limit (principal × upstream × name) plugs in here]
-    // [authorization policy plugs in here; until then every authenticated call is permitted]
-    let call = Authorized::assert(target, &who);
-    // [argument validation and approval gate plug in here]
-    // A 2025-era stream is resumable and outlives its connection; a 2026-era call is cancelled
-    // when its reply is dropped (closing the stream is the cancellation signal).
-    let (log, token) = match &era {
-        EraCtx::Legacy(s) => (s.open_stream(), s.begin_call(&id)),
-        _ => (EventLog::new(0, false), gw.shutdown.child_token()),
+    let tool = match method {
+        Method::ToolsCall => Some(
+            gw.catalogs
+                .for_call(gw, target.upstream, &target.inner)
+                .await?,
+        ),
+        _ => None,
     };
-    let cancel = era.is_modern().then(|| token.clone().drop_guard());
-    let gw2 = Arc::clone(gw);
-    let log2 = Arc::clone(&log);
-    tokio::spawn(async move {
-        relay::run(gw2, call, req, method, era, log2, token).await;
-    });
-    Reply::Stream { log, cancel }
+    let (action, authz_target) = relay::authz_target(gw, method, &target, &upstream, tool.as_deref())?;
+    let (decision, authorized) = gw.policy.authorize(
+        who,
+        action,
+        &authz_target,
+        args.as_ref(),
+        era.protocol_version(),
+        target,
+    );
+    entry.policies(&decision.policy_ids);
+    let authorized = authorized?;
+    let subject = match (&tool, method) {
+        (Some(def), _) => validate::Subject::Tool(def),
+        (None, Method::ResourcesRead) => validate::Subject::Resource,
+        _ => validate::Subject::Other,
+    };
+    let call = validate::validate(gw, authorized, subject, args.as_ref()).await?;
+    // [approval gate plugs in here: a policy's @approval("required") holds the call]
+    Ok((call, tool))
 }
 
 /// A 2026-era retry carrying a `requestState` the gateway minted: hand it to the waiting call.

@@ -1,30 +1,9 @@
 //! Proofs handed from one stage to the next. Each has private fields and one constructor in the
-//! stage that checks it, so later stages cannot be reached without the earlier ones.
+//! stage that checks it, so later stages cannot be reached without the earlier ones:
+//! [`Authenticated`] (authn.rs) → [`Authorized`] (authorize.rs) → [`Validated`] (validate.rs),
+//! and only a `Validated` call can be sent upstream (relay.rs).
 
-use std::net::IpAddr;
-
-/// How a caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// No credentials; only where the operator set `dangerous_allow_anonymous`.
-    Anonymous,
-}
-
-impl AuthMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::Anonymous => "anonymous",
-        }
-    }
-}
-
-/// Who is calling.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub id: String,
-    pub auth_method: AuthMethod,
-    pub client_ip: Option<IpAddr>,
-}
+pub use portcullis_authn::{AuthMethod, Principal};
 
 /// Made only by the authentication stage.
 #[derive(Debug, Clone)]
@@ -42,19 +21,49 @@ impl Authenticated {
     }
 }
 
-/// Made only by the authorization stage: this principal may send this call to this upstream.
+/// Made only by the authorization stage: policy permits this principal this call.
 #[derive(Debug)]
 pub struct Authorized<T> {
     call: T,
     pub principal: Principal,
+    /// The policies that permitted it.
+    pub policy_ids: Vec<String>,
 }
 
 impl<T> Authorized<T> {
-    pub(crate) fn assert(call: T, who: &Authenticated) -> Self {
+    pub(crate) fn assert(call: T, who: &Authenticated, policy_ids: Vec<String>) -> Self {
         Self {
             call,
             principal: who.principal.clone(),
+            policy_ids,
         }
+    }
+
+    pub fn call(&self) -> &T {
+        &self.call
+    }
+}
+
+/// Made only by the validation stage: the arguments passed the tool's schema and the
+/// operator's rules. The only thing relay.rs accepts.
+#[derive(Debug)]
+pub struct Validated<T> {
+    call: T,
+    pub principal: Principal,
+    pub policy_ids: Vec<String>,
+}
+
+impl<T> Validated<T> {
+    pub(crate) fn assert(authorized: Authorized<T>) -> Self {
+        Self {
+            call: authorized.call,
+            principal: authorized.principal,
+            policy_ids: authorized.policy_ids,
+        }
+    }
+
+    pub fn call(&self) -> &T {
+        &self.call
     }
 
     pub fn into_inner(self) -> T {

@@ -17,13 +17,19 @@ use crate::Gateway;
 use crate::error::GatewayError;
 use crate::federation::Kind;
 use crate::pipeline::EraCtx;
-use crate::proof::Authorized;
+use crate::audit::Entry;
+use crate::catalog::ToolDef;
+use crate::proof::Validated;
+use portcullis_authz::{Action, Target as AuthzTarget};
+use serde_json::Value;
 use crate::stream::EventLog;
 use crate::{mrtr, results};
 
 /// Where a call goes: the upstream, the name there, and params rewritten for it.
 #[derive(Debug)]
 pub struct Target {
+    /// What the name designates (a completion's `ref` kind for `completion/complete`).
+    pub kind: Kind,
     pub upstream: usize,
     pub exposed: String,
     pub inner: String,
@@ -49,7 +55,7 @@ impl Target {
             _ => (Kind::Resource, "uri"),
         };
         let (upstream, exposed, inner) = rename(gw, &mut obj, kind, field, "")?;
-        Self::finish(obj, upstream, exposed, inner)
+        Self::finish(obj, kind, upstream, exposed, inner)
     }
 
     fn resolve_completion(gw: &Gateway, mut obj: RawObject) -> Result<Target, GatewayError> {
@@ -69,17 +75,19 @@ impl Target {
         };
         let (upstream, exposed, inner) = rename(gw, &mut r, kind, field, "ref.")?;
         obj.set("ref", &r).map_err(internal)?;
-        Self::finish(obj, upstream, exposed, inner)
+        Self::finish(obj, kind, upstream, exposed, inner)
     }
 
     fn finish(
         obj: RawObject,
+        kind: Kind,
         upstream: usize,
         exposed: String,
         inner: String,
     ) -> Result<Target, GatewayError> {
         let params = obj.to_raw().map_err(internal)?;
         Ok(Target {
+            kind,
             upstream,
             exposed,
             inner,
@@ -90,6 +98,57 @@ impl Target {
 
 fn internal(e: serde_json::Error) -> GatewayError {
     GatewayError::Internal(e.to_string())
+}
+
+/// The call's arguments as the client sent them (`arguments` of a tool call or prompt, the
+/// `argument` of a completion): what policies see as `context.args` and the audit record keeps.
+pub fn arguments(method: Method, params: Option<&RawValue>) -> Option<Value> {
+    let key = match method {
+        Method::ToolsCall | Method::PromptsGet => "arguments",
+        Method::Complete => "argument",
+        _ => return None,
+    };
+    let obj = RawObject::from_raw(params?).ok()?;
+    serde_json::from_str(obj.get(key)?.get()).ok()
+}
+
+/// The policy action and entity a routed call is about.
+pub fn authz_target(
+    gw: &Gateway,
+    method: Method,
+    target: &Target,
+    upstream: &str,
+    tool: Option<&ToolDef>,
+) -> Result<(Action, AuthzTarget), GatewayError> {
+    let item = || match target.kind {
+        Kind::Tool => AuthzTarget::Tool(gw.policy.overrides.tool(
+            upstream,
+            &target.inner,
+            &target.exposed,
+            tool.and_then(ToolDef::annotations),
+        )),
+        Kind::Prompt => AuthzTarget::Prompt {
+            upstream: upstream.to_owned(),
+            name: target.exposed.clone(),
+        },
+        Kind::Resource | Kind::Template => AuthzTarget::Resource {
+            upstream: upstream.to_owned(),
+            uri: target.inner.clone(),
+        },
+    };
+    let action = match method {
+        Method::ToolsCall => Action::CallTool,
+        Method::PromptsGet => Action::GetPrompt,
+        Method::ResourcesRead => Action::ReadResource,
+        Method::Complete => Action::Complete,
+        Method::ResourcesSubscribe => Action::Subscribe,
+        _ => {
+            return Err(GatewayError::Internal(format!(
+                "no policy action for {method:?}"
+            )));
+        }
+    };
+    Ok((action, item()))
 }
 
 /// Routes the exposed name in `obj[field]` and replaces it with the upstream's own name.
@@ -169,7 +228,7 @@ pub fn public_upstream_error(upstream: &str, exposed: &str, e: &ErrorObject) -> 
 /// One call without streaming (subscribe/unsubscribe): waits for the outcome.
 pub async fn call_once(
     gw: &Arc<Gateway>,
-    call: Authorized<Target>,
+    call: Validated<Target>,
     method: &str,
     client: ClientContext,
 ) -> Result<Outcome, GatewayError> {
@@ -216,16 +275,28 @@ struct Current {
     cancel: CancellationToken,
 }
 
-/// Runs a routed call to completion, writing every message for the client into `log`.
-pub async fn run(
-    gw: Arc<Gateway>,
-    call: Authorized<Target>,
-    req: Request,
-    method: Method,
-    era: EraCtx,
-    log: Arc<EventLog>,
-    cancel: CancellationToken,
-) {
+/// A routed call that passed every stage, ready to run.
+pub struct Run {
+    pub call: Validated<Target>,
+    /// The verified definition, for `tools/call`.
+    pub tool: Option<Arc<ToolDef>>,
+    pub req: Request,
+    pub method: Method,
+    pub era: EraCtx,
+    pub entry: Entry,
+}
+
+/// Runs a routed call to completion, writing every message for the client into `log`; the
+/// final response goes out only after its audit record is durable.
+pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: CancellationToken) {
+    let Run {
+        call,
+        tool,
+        req,
+        method,
+        era,
+        mut entry,
+    } = run;
     let started = Instant::now();
     let principal = call.principal.id.clone();
     let target = call.into_inner();
@@ -308,32 +379,66 @@ pub async fn run(
         relay_event(&era, &current.log, ev);
     }
     let id = current.id.clone();
+    let tool = tool.as_deref().map(|def| (target.inner.as_str(), def));
     let (response, decision) = match result {
-        Ok(Outcome::Result(r)) => {
-            let r = results::rewrite(&gw, method, target.upstream, r, era.is_modern());
-            (Response::result(id, r), "allow")
+        Ok(Outcome::Result(r)) => match screen(&gw, &member.name, tool, &r) {
+            Ok(r) => {
+                let r = results::rewrite(&gw, method, target.upstream, r, era.is_modern());
+                entry.result(serde_json::from_str(r.get()).ok());
+                (Response::result(id, r), "allow")
+            }
+            Err(err) => {
+                tracing::warn!(upstream = %member.name, mcp.name = %target.exposed, error = %err, "result refused");
+                entry.failed(&err);
+                (Response::error(Some(id), err.public().error), err.label())
+            }
+        },
+        Ok(Outcome::Error(e)) => {
+            let public = public_upstream_error(&member.name, &target.exposed, &e);
+            entry.upstream_error(&public).reason(format!("upstream error {}: {}", e.code, e.message));
+            (Response::error(Some(id), public), "allow")
         }
-        Ok(Outcome::Error(e)) => (
-            Response::error(
-                Some(id),
-                public_upstream_error(&member.name, &target.exposed, &e),
-            ),
-            "allow",
-        ),
         Err(err) => {
             tracing::warn!(upstream = %member.name, mcp.method = %req.method, mcp.name = %target.exposed, error = %err, "call failed");
+            entry.failed(&err);
             (Response::error(Some(id), err.public().error), err.label())
         }
     };
     let latency = started.elapsed();
     tracing::info!(
         client.id = %principal, mcp.method = %req.method, mcp.name = %target.exposed, upstream = %member.name,
-        decision, latency_ms = latency.as_secs_f64() * 1000.0, "call"
+        decision, latency_ms = latency.as_secs_f64() * 1000.0, request_id = %entry.request_id(), "call"
     );
     gw.metrics
         .observe(&req.method, decision, &member.name, latency);
+    let response = match entry.commit(&gw).await {
+        Ok(()) => response,
+        Err(err) => Response::error(Some(current.id.clone()), err.public().error),
+    };
     current.log.push(Bytes::from(response.to_bytes()), true);
     end_call(&era, &current.id);
+}
+
+/// The response guard over an upstream's result: parsed, checked, cleaned, serialized again
+/// only if something changed.
+fn screen(
+    gw: &Gateway,
+    upstream: &str,
+    tool: Option<(&str, &ToolDef)>,
+    raw: &RawValue,
+) -> Result<Box<RawValue>, GatewayError> {
+    let mut value: Value =
+        serde_json::from_str(raw.get()).map_err(|e| GatewayError::UpstreamFailed {
+            upstream: upstream.to_owned(),
+            detail: format!("result is not JSON: {e}"),
+        })?;
+    let before = value.clone();
+    let screened = crate::validate::screen_result(gw, upstream, tool, &mut value)?;
+    if value == before {
+        return Ok(raw.to_owned());
+    }
+    tracing::info!(upstream, redactions = screened.redactions, hidden_removed = screened.removed_hidden, "result cleaned");
+    serde_json::value::to_raw_value(&value).map_err(internal)
 }
 
 /// A 2026-era client answers server requests by retrying the call (MRTR), when it declared the

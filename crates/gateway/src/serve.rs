@@ -14,31 +14,113 @@ use bytes::Bytes;
 use portcullis_mcp::{Notification, RawObject};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use rustls_pki_types::CertificateDer;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
 
 use crate::Gateway;
 
 /// How long in-flight calls may finish after a stop signal before they are cut.
 const DRAIN: Duration = Duration::from_secs(20);
 
-/// A TCP listener that holds at most `max` connections; the next accept waits for a free slot.
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A listener that holds at most `max` connections (the next accept waits for a free slot)
+/// and, with TLS configured, hands out only connections whose handshake completed. Handshakes
+/// run concurrently, so a slow client cannot hold up the others.
 pub struct LimitedListener {
-    inner: TcpListener,
-    slots: Arc<Semaphore>,
+    ready: mpsc::Receiver<(LimitedStream, SocketAddr)>,
+    local: SocketAddr,
 }
 
 impl LimitedListener {
-    pub fn new(inner: TcpListener, max: usize) -> Self {
-        Self {
-            inner,
-            slots: Arc::new(Semaphore::new(max.max(1))),
-        }
+    /// Starts accepting on `inner`. Stops when the listener is dropped.
+    pub fn spawn(inner: TcpListener, max: usize, tls: Option<TlsAcceptor>) -> io::Result<Self> {
+        let local = inner.local_addr()?;
+        let slots = Arc::new(Semaphore::new(max.max(1)));
+        let (tx, ready) = mpsc::channel(64);
+        tokio::spawn(accept_loop(inner, slots, tls, tx));
+        Ok(Self { ready, local })
     }
+}
+
+async fn accept_loop(
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+    tls: Option<TlsAcceptor>,
+    tx: mpsc::Sender<(LimitedStream, SocketAddr)>,
+) {
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            () = tx.closed() => return,
+        };
+        let accepted = tokio::select! {
+            a = inner.accept() => a,
+            () = tx.closed() => return,
+        };
+        let (stream, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Some(acceptor) = tls.clone() else {
+            let conn = LimitedStream {
+                inner: Conn::Plain(stream),
+                client_cert: None,
+                _permit: permit,
+            };
+            if tx.send((conn, addr)).await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let client_cert = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| c.clone().into_owned());
+                    let conn = LimitedStream {
+                        inner: Conn::Tls(Box::new(tls)),
+                        client_cert,
+                        _permit: permit,
+                    };
+                    let _ = tx.send((conn, addr)).await;
+                }
+                // Refused certificates, protocol errors and timeouts end here: the handshake
+                // itself is the refusal (no HTTP request was read).
+                Ok(Err(e)) => {
+                    tracing::info!(client.ip = %addr.ip(), error = %e, "TLS handshake refused")
+                }
+                Err(_) => tracing::info!(client.ip = %addr.ip(), "TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 /// A connection that frees its slot when closed.
 pub struct LimitedStream {
-    inner: TcpStream,
+    inner: Conn,
+    /// The client's end-entity certificate, verified by the handshake.
+    client_cert: Option<CertificateDer<'static>>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -48,7 +130,10 @@ impl AsyncRead for LimitedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        match &mut self.inner {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
     }
 }
 
@@ -58,13 +143,22 @@ impl AsyncWrite for LimitedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        match &mut self.inner {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        match &mut self.inner {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        match &mut self.inner {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
@@ -73,43 +167,31 @@ impl Listener for LimitedListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok(permit) = Arc::clone(&self.slots).acquire_owned().await else {
-                // The semaphore is never closed; if it were, keep serving without a limit slot.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        LimitedStream {
-                            inner: stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
+        match self.ready.recv().await {
+            Some(conn) => conn,
+            // The accept loop ended (it only does when this listener is gone): never resolve.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+        Ok(self.local)
     }
 }
 
-/// The client's address, as handlers see it.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
+/// The client's address and verified certificate, as handlers see them.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub client_cert: Option<CertificateDer<'static>>,
+}
 
 impl Connected<IncomingStream<'_, LimitedListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, LimitedListener>) -> Self {
-        Peer(*stream.remote_addr())
+        Peer {
+            addr: *stream.remote_addr(),
+            client_cert: stream.io().client_cert.clone(),
+        }
     }
 }
 
@@ -118,11 +200,12 @@ pub async fn serve(
     gw: Arc<Gateway>,
     listener: TcpListener,
     max_connections: usize,
+    tls: Option<TlsAcceptor>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     spawn_background(&gw);
     let app = crate::http::router(Arc::clone(&gw));
-    let listener = LimitedListener::new(listener, max_connections);
+    let listener = LimitedListener::spawn(listener, max_connections, tls)?;
     let gw2 = Arc::clone(&gw);
     let signal = async move {
         stop.await;
@@ -191,6 +274,10 @@ fn fan_out(gw: &Gateway, idx: usize, n: Notification) {
         "notifications/tools/list_changed"
         | "notifications/prompts/list_changed"
         | "notifications/resources/list_changed" => {
+            if n.method == "notifications/tools/list_changed" {
+                // Verify the new definitions (pins, scan) before they are listed or called.
+                gw.catalogs.invalidate(idx);
+            }
             gw.changes.publish(&n);
             let bytes = Bytes::from(n.to_bytes());
             for s in gw.sessions.all() {

@@ -51,6 +51,8 @@ pub struct Session {
     pub revision: Revision,
     pub client: ClientContext,
     pub caps: ClientCaps,
+    /// The principal that started the session; only it may use the session.
+    pub owner: String,
     last_seen: Mutex<Instant>,
     log_level: Mutex<Option<String>>,
     next_stream: AtomicU64,
@@ -65,13 +67,14 @@ pub struct Session {
 }
 
 impl Session {
-    fn new(id: String, revision: Revision, client: ClientContext) -> Self {
+    fn new(id: String, revision: Revision, client: ClientContext, owner: String) -> Self {
         let caps = ClientCaps::from_json(client.capabilities.as_deref());
         Self {
             id,
             revision,
             client,
             caps,
+            owner,
             last_seen: Mutex::new(Instant::now()),
             log_level: Mutex::new(None),
             next_stream: AtomicU64::new(1),
@@ -239,13 +242,14 @@ impl Sessions {
         &self,
         revision: Revision,
         client: ClientContext,
+        owner: String,
     ) -> Result<Arc<Session>, GatewayError> {
         let mut map = lock(&self.map);
         if map.len() >= self.max {
             return Err(GatewayError::TooManySessions);
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let s = Arc::new(Session::new(id.clone(), revision, client));
+        let s = Arc::new(Session::new(id.clone(), revision, client, owner));
         map.insert(id, Arc::clone(&s));
         Ok(s)
     }
@@ -257,6 +261,33 @@ impl Sessions {
             .ok_or(GatewayError::UnknownSession)?;
         s.touch();
         Ok(s)
+    }
+
+    /// The session `id` if `owner` started it; another principal's session is "not found"
+    /// (its existence is not revealed).
+    pub fn get_owned(&self, id: &str, owner: &str) -> Result<Arc<Session>, GatewayError> {
+        let s = self.get(id)?;
+        if s.owner == owner {
+            Ok(s)
+        } else {
+            tracing::warn!(session = %id, client.id = %owner, "session presented by a principal that did not start it");
+            Err(GatewayError::UnknownSession)
+        }
+    }
+
+    /// Ends session `id` if `owner` started it.
+    pub fn remove_owned(&self, id: &str, owner: &str) -> bool {
+        let mut map = lock(&self.map);
+        if map.get(id).is_none_or(|s| s.owner != owner) {
+            return false;
+        }
+        match map.remove(id) {
+            Some(s) => {
+                s.end();
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn remove(&self, id: &str) -> bool {
@@ -314,13 +345,13 @@ mod tests {
     fn limits_and_lifecycle() {
         let sessions = Sessions::new(2, Duration::from_secs(60));
         let a = sessions
-            .create(Revision::V2025_11_25, ClientContext::default())
+            .create(Revision::V2025_11_25, ClientContext::default(), "alice".into())
             .unwrap();
         let _b = sessions
-            .create(Revision::V2025_06_18, ClientContext::default())
+            .create(Revision::V2025_06_18, ClientContext::default(), "alice".into())
             .unwrap();
         assert!(matches!(
-            sessions.create(Revision::V2025_11_25, ClientContext::default()),
+            sessions.create(Revision::V2025_11_25, ClientContext::default(), "alice".into()),
             Err(GatewayError::TooManySessions)
         ));
         assert!(sessions.get(&a.id).is_ok());
@@ -336,7 +367,7 @@ mod tests {
     fn idle_sessions_are_swept() {
         let sessions = Sessions::new(10, Duration::from_millis(0));
         let _ = sessions
-            .create(Revision::V2025_11_25, ClientContext::default())
+            .create(Revision::V2025_11_25, ClientContext::default(), "alice".into())
             .unwrap();
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(sessions.sweep(), 1);
@@ -347,7 +378,7 @@ mod tests {
     fn client_answers_reach_the_waiting_request() {
         let sessions = Sessions::new(10, Duration::from_secs(60));
         let s = sessions
-            .create(Revision::V2025_11_25, ClientContext::default())
+            .create(Revision::V2025_11_25, ClientContext::default(), "alice".into())
             .unwrap();
         let (tx, mut rx) = oneshot::channel();
         let id = s.await_client(tx);
@@ -361,7 +392,7 @@ mod tests {
     fn log_levels_filter() {
         let sessions = Sessions::new(10, Duration::from_secs(60));
         let s = sessions
-            .create(Revision::V2025_11_25, ClientContext::default())
+            .create(Revision::V2025_11_25, ClientContext::default(), "alice".into())
             .unwrap();
         assert!(s.wants_log("debug"));
         s.set_log_level("warning".into());

@@ -1,15 +1,16 @@
 //! `demo`: a working gateway with zero setup, and the bundled example upstream it runs.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub async fn demo(addr: SocketAddr) -> ExitCode {
-    let root = std::env::temp_dir().join(format!("portcullis-demo-{}", std::process::id()));
-    if let Err(e) = seed(&root) {
+    let state = std::env::temp_dir().join(format!("portcullis-demo-{}", std::process::id()));
+    let root = state.join("files");
+    if let Err(e) = seed(&state, &root) {
         eprintln!(
             "error: cannot prepare the demo directory {}: {e}",
-            root.display()
+            state.display()
         );
         return ExitCode::from(1);
     }
@@ -25,9 +26,15 @@ pub async fn demo(addr: SocketAddr) -> ExitCode {
 [listen]
 addr = "{addr}"
 
+[storage]
+url = {db:?}
+
 [auth]
 # The demo runs without credentials on loopback only.
 dangerous_allow_anonymous = true
+
+[authz]
+policies = [{policy:?}]
 
 [[upstream]]
 name = "demo"
@@ -35,6 +42,8 @@ command = [{exe:?}, "demo-upstream", "--root", {root:?}]
 "#,
         exe = exe.display().to_string(),
         root = root.display().to_string(),
+        db = format!("sqlite://{}", state.join("portcullis.db").display()),
+        policy = state.join("policies").join("*.cedar").display().to_string(),
     );
     let config = match portcullis_config::from_str(&text, None, &portcullis_config::ProcessEnv) {
         Ok(c) => c,
@@ -45,12 +54,26 @@ command = [{exe:?}, "demo-upstream", "--root", {root:?}]
     };
     print_hints(addr, &root);
     let code = crate::run::serve(config).await;
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&state);
     code
 }
 
-fn seed(root: &PathBuf) -> std::io::Result<()> {
+/// The demo's policy: the anonymous demo caller may use everything but the one tool that
+/// reaches the network, so a denial is there to see. Edit the file while the demo runs: it is
+/// reloaded.
+const DEMO_POLICY: &str = r#"@id("demo-allow")
+permit (principal, action, resource);
+
+@id("demo-no-network")
+@reason("the demo keeps tools that reach the network switched off")
+forbid (principal, action == Portcullis::Action::"call_tool", resource)
+when { resource.name == "demo__fetch_url" };
+"#;
+
+fn seed(state: &Path, root: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(root)?;
+    std::fs::create_dir_all(state.join("policies"))?;
+    std::fs::write(state.join("policies").join("demo.cedar"), DEMO_POLICY)?;
     std::fs::write(root.join("hello.txt"), "Hello from the Portcullis demo.\n")?;
     std::fs::write(
         root.join("notes.md"),
@@ -72,6 +95,10 @@ fn print_hints(addr: SocketAddr, root: &std::path::Path) {
         r#"  curl -s http://{addr}/mcp -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: demo__echo' \
     -d '{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"demo__echo","arguments":{{"message":"hi"}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}'"#
+    );
+    println!(
+        "Policy: {} (demo__fetch_url is denied; edit the file and it is reloaded)",
+        root.parent().unwrap_or(root).join("policies/demo.cedar").display()
     );
     println!(
         "Health: curl http://{addr}/readyz   Metrics: curl http://{addr}/metrics   Stop: Ctrl-C"

@@ -74,18 +74,32 @@ pub async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let gateway = match portcullis_gateway::Gateway::build(&config) {
+    let tls = match &config.listen.tls {
+        None => None,
+        Some(tls) => match portcullis_authn::tls::server_config(tls) {
+            Ok(c) => Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(c))),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot set up TLS");
+                eprintln!("error: listen.tls: {e}");
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
+        },
+    };
+    let gateway = match portcullis_gateway::Gateway::build(&config).await {
         Ok(g) => g,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
+            eprintln!("error: cannot start: {e}");
             return ExitCode::from(1);
         }
     };
-    tracing::info!(addr = %config.listen.addr, upstreams = config.upstreams.len(), "listening on /mcp");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %config.listen.addr, scheme, upstreams = config.upstreams.len(), "listening on /mcp");
     match portcullis_gateway::serve::serve(
         gateway,
         listener,
         config.listen.max_connections,
+        tls,
         stop_signal(),
     )
     .await
