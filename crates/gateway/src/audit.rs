@@ -113,7 +113,8 @@ impl Entry {
 
     /// Writes the record and waits until it is durable.
     pub async fn commit(mut self, gw: &Gateway) -> Result<(), GatewayError> {
-        self.draft.latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.draft.latency_ms =
+            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match gw.audit.append(self.draft).await {
             Ok(_) => Ok(()),
             Err(e) => {

@@ -21,7 +21,10 @@ pub struct Seen<'a> {
 
 /// Authenticates one request. A failure says how to answer (status, challenge) and what to
 /// audit; it never holds the credential.
-pub async fn authenticate(gw: &Gateway, seen: &Seen<'_>) -> Result<Authenticated, Box<AuthFailure>> {
+pub async fn authenticate(
+    gw: &Gateway,
+    seen: &Seen<'_>,
+) -> Result<Authenticated, Box<AuthFailure>> {
     let peer = PeerInfo {
         ip: seen.peer.ip(),
         client_cert: seen.client_cert.cloned(),

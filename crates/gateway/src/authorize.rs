@@ -104,17 +104,12 @@ impl Policy {
     ) -> (Decision, Result<Authorized<T>, GatewayError>) {
         let decision = self.decide(who.principal(), action, target, args, protocol_version);
         let outcome = match decision.verdict {
-            Verdict::Allow => Ok(Authorized::assert(
-                call,
-                who,
-                decision.policy_ids.clone(),
-            )),
+            Verdict::Allow => Ok(Authorized::assert(call, who, decision.policy_ids.clone())),
             Verdict::Deny => Err(GatewayError::Denied {
                 reason: decision.reason.clone(),
             }),
             Verdict::ApprovalRequired => Err(GatewayError::Denied {
-                reason: "this call needs a person's approval, and approvals are not enabled"
-                    .into(),
+                reason: "this call needs a person's approval, and approvals are not enabled".into(),
             }),
         };
         (decision, outcome)

@@ -10,8 +10,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use portcullis_guard::pins::{Definition, Kind as PinKind, PinState};
-use portcullis_guard::schema::CompiledTool;
 use portcullis_guard::scan;
+use portcullis_guard::schema::CompiledTool;
 use portcullis_mcp::RawObject;
 use serde_json::Value;
 
@@ -172,8 +172,8 @@ async fn fetch(gw: &Gateway, idx: usize) -> Result<Tools, GatewayError> {
         )
         .await?;
         for item in items {
-            let value: Value = serde_json::from_str(item.to_raw().map_err(internal)?.get())
-                .map_err(internal)?;
+            let value: Value =
+                serde_json::from_str(item.to_raw().map_err(internal)?.get()).map_err(internal)?;
             if let Some(def) = Definition::new(PinKind::Tool, value) {
                 defs.push(def);
             }
@@ -189,13 +189,19 @@ async fn fetch(gw: &Gateway, idx: usize) -> Result<Tools, GatewayError> {
             Ok(statuses) => {
                 for s in statuses {
                     match s.state {
-                        PinState::Changed { pinned_digest, seen_digest } => {
+                        PinState::Changed {
+                            pinned_digest,
+                            seen_digest,
+                        } => {
                             tracing::warn!(
                                 upstream = %member.name, tool = %s.name, pinned = %pinned_digest,
                                 seen = %seen_digest,
                                 "tool definition changed since it was pinned; blocked until `portcullis pins accept`"
                             );
-                            blocked.insert(s.name, "its definition changed since it was pinned".into());
+                            blocked.insert(
+                                s.name,
+                                "its definition changed since it was pinned".into(),
+                            );
                         }
                         PinState::New => {
                             tracing::info!(upstream = %member.name, tool = %s.name, "tool pinned")

@@ -23,12 +23,12 @@ use serde_json::json;
 
 use crate::Gateway;
 use crate::error::GatewayError;
+use crate::pipeline::{self, EraCtx, Inbound, Reply};
 use crate::proof::Authenticated;
 use crate::serve::Peer;
-use crate::{audit, authn};
-use crate::pipeline::{self, EraCtx, Inbound, Reply};
 use crate::session::ClientCaps;
 use crate::stream::{EventLog, parse_event_id};
+use crate::{audit, authn};
 
 pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
@@ -61,7 +61,10 @@ async fn post_mcp(
             let modern = inbound.era.is_modern();
             (pipeline::handle(&gw, inbound).await, modern)
         }
-        Err(refused) => (refuse(&gw, &peer, refused).await, false),
+        Err(refused) => {
+            let (err, id) = refuse(&gw, &peer, refused).await;
+            (Reply::Error { err, id }, false)
+        }
     };
     if let Reply::Error { err, .. } = &reply {
         tracing::info!(client.ip = %peer.addr.ip(), error = %err, "request refused");
@@ -87,8 +90,9 @@ impl Refused {
     }
 }
 
-/// Audits a refusal (every request leaves a record), then answers it.
-async fn refuse(gw: &Gateway, peer: &Peer, refused: Refused) -> Reply {
+/// Audits a refusal (every request leaves a record); returns the error to answer with (the
+/// audit trail's own failure, if it could not record this one) and the request id.
+async fn refuse(gw: &Gateway, peer: &Peer, refused: Refused) -> (GatewayError, Option<Id>) {
     let mut entry = audit::Entry::new(refused.method.as_deref().unwrap_or("(unreadable)"));
     entry.client_ip(peer.addr.ip());
     if let GatewayError::Auth(f) = &refused.err {
@@ -99,10 +103,7 @@ async fn refuse(gw: &Gateway, peer: &Peer, refused: Refused) -> Reply {
         Ok(()) => refused.err,
         Err(e) => e,
     };
-    Reply::Error {
-        err,
-        id: refused.id,
-    }
+    (err, refused.id)
 }
 
 /// Every check before the pipeline, in the order of DESIGN §1: origin, size, credentials,
@@ -388,6 +389,7 @@ fn sse_response(body: Body) -> Response {
 /// Authenticates a `GET` or `DELETE`: the session must be the caller's own.
 async fn session_request(
     gw: &Gateway,
+    method: &http::Method,
     headers: &HeaderMap,
     peer: &Peer,
     query: Option<&str>,
@@ -399,9 +401,22 @@ async fn session_request(
         client_cert: peer.client_cert.as_ref(),
         query,
     };
-    let who = authn::authenticate(gw, &seen)
-        .await
-        .map_err(GatewayError::Auth)?;
+    let who = match authn::authenticate(gw, &seen).await {
+        Ok(who) => who,
+        Err(failure) => {
+            let method = if method == http::Method::DELETE {
+                "(DELETE /mcp)"
+            } else {
+                "(GET /mcp)"
+            };
+            let refused = Refused {
+                err: GatewayError::Auth(failure),
+                id: None,
+                method: Some(method.to_owned()),
+            };
+            return Err(refuse(gw, peer, refused).await.0);
+        }
+    };
     let Some(Ok(sid)) = header_str(headers, mh::SESSION_ID) else {
         return Err(GatewayError::MethodNotAllowed);
     };
@@ -412,10 +427,11 @@ async fn session_request(
 async fn get_mcp(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
+    method: http::Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let session = match session_request(&gw, &headers, &peer, uri.query()).await {
+    let session = match session_request(&gw, &method, &headers, &peer, uri.query()).await {
         Ok(s) => s,
         Err(e) => return error_response(&gw, &e, None, false),
     };
@@ -442,10 +458,11 @@ async fn get_mcp(
 async fn delete_mcp(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
+    method: http::Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let session = match session_request(&gw, &headers, &peer, uri.query()).await {
+    let session = match session_request(&gw, &method, &headers, &peer, uri.query()).await {
         Ok(s) => s,
         Err(e) => return error_response(&gw, &e, None, false),
     };
@@ -461,11 +478,7 @@ async fn delete_mcp(
 /// RFC 9728 protected-resource metadata, when OAuth is configured.
 async fn protected_resource(State(gw): State<Arc<Gateway>>) -> Response {
     match gw.authn.protected_resource_metadata() {
-        Some(doc) => (
-            [(header::CACHE_CONTROL, "max-age=300")],
-            axum::Json(doc),
-        )
-            .into_response(),
+        Some(doc) => ([(header::CACHE_CONTROL, "max-age=300")], axum::Json(doc)).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -473,11 +486,7 @@ async fn protected_resource(State(gw): State<Arc<Gateway>>) -> Response {
 /// The public keys of the gateway's own tokens (`portcullis token mint`).
 async fn jwks(State(gw): State<Arc<Gateway>>) -> Response {
     match gw.authn.jwks_document().await {
-        Ok(doc) => (
-            [(header::CACHE_CONTROL, "max-age=60")],
-            axum::Json(doc),
-        )
-            .into_response(),
+        Ok(doc) => ([(header::CACHE_CONTROL, "max-age=60")], axum::Json(doc)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot read the token signing keys");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
@@ -498,6 +507,16 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         };
         upstreams.insert(m.name.clone(), json!(label));
     }
+    let store = match tokio::time::timeout(std::time::Duration::from_secs(2), gw.store.ping()).await
+    {
+        Ok(Ok(())) => "up",
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "store unreachable");
+            "down"
+        }
+        Err(_) => "down",
+    };
+    all_up &= store == "up";
     let status = if all_up {
         StatusCode::OK
     } else {
@@ -505,7 +524,7 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     };
     (
         status,
-        axum::Json(json!({"ready": all_up, "upstreams": upstreams})),
+        axum::Json(json!({"ready": all_up, "store": store, "upstreams": upstreams})),
     )
         .into_response()
 }

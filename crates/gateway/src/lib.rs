@@ -108,13 +108,12 @@ impl Gateway {
     /// Opens the store, loads credentials, policies, rules and the audit trail, and starts
     /// connecting to the upstreams (in the background).
     pub async fn build(config: &Config) -> Result<Arc<Self>, BuildError> {
-        let store =
-            Store::open(&config.storage.url)
-                .await
-                .map_err(|source| BuildError::Store {
-                    url: redact_url(&config.storage.url),
-                    source,
-                })?;
+        let store = Store::open(&config.storage.url)
+            .await
+            .map_err(|source| BuildError::Store {
+                url: redact_url(&config.storage.url),
+                source,
+            })?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -139,7 +138,12 @@ impl Gateway {
         let sinks = if config.audit.sinks.is_empty() {
             None
         } else {
-            let specs = config.audit.sinks.iter().map(SinkSpec::from_config).collect();
+            let specs = config
+                .audit
+                .sinks
+                .iter()
+                .map(SinkSpec::from_config)
+                .collect();
             let mut set = SinkSet::spawn(
                 store.clone(),
                 specs,

@@ -10,12 +10,12 @@ use serde_json::value::RawValue;
 use crate::Gateway;
 use crate::authorize::ListFilter;
 use crate::error::GatewayError;
-use portcullis_authz::{Action, Target};
 use crate::federation::{Federation, Kind};
 use crate::pipeline::EraCtx;
 use crate::proof::Authenticated;
 use crate::relay::upstream_error;
 use crate::results::prefix_key;
+use portcullis_authz::{Action, Target};
 
 fn method_of(kind: Kind) -> (&'static str, &'static str) {
     match kind {
@@ -111,7 +111,10 @@ pub async fn list(
 
 /// Whether one listed item shows: a tool must be verified (not blocked by its pin or the
 /// poisoning scan), and its use must not be definitely denied to this caller.
-#[expect(clippy::too_many_arguments, reason = "one item's facts, read once by the caller")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one item's facts, read once by the caller"
+)]
 async fn permitted(
     gw: &Gateway,
     filter: &ListFilter,

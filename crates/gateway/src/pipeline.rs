@@ -29,9 +29,9 @@ use serde_json::value::RawValue;
 use tokio_util::sync::DropGuard;
 
 use crate::Gateway;
+use crate::audit::Entry;
 use crate::error::GatewayError;
 use crate::federation::Kind;
-use crate::audit::Entry;
 use crate::proof::{Authenticated, Validated};
 use crate::session::{ClientCaps, Session};
 use crate::stream::EventLog;
@@ -173,18 +173,21 @@ async fn request(
 /// Audits a request the gateway answered itself; a failed audit write replaces the result.
 async fn finish(
     gw: &Gateway,
-    mut entry: Entry,
+    entry: Entry,
     outcome: Result<Box<RawValue>, GatewayError>,
 ) -> Result<Box<RawValue>, GatewayError> {
     match outcome {
         Ok(result) => entry.commit(gw).await.map(|()| result),
-        Err(err) => {
-            entry.failed(&err);
-            match entry.commit(gw).await {
-                Ok(()) => Err(err),
-                Err(audit) => Err(audit),
-            }
-        }
+        Err(err) => Err(refusal(gw, entry, err).await),
+    }
+}
+
+/// Audits a refused request; the error to answer with.
+async fn refusal(gw: &Gateway, mut entry: Entry, err: GatewayError) -> GatewayError {
+    entry.failed(&err);
+    match entry.commit(gw).await {
+        Ok(()) => err,
+        Err(audit) => audit,
     }
 }
 
@@ -217,9 +220,9 @@ async fn open_listen(gw: &Arc<Gateway>, req: Request, who: &Authenticated, entry
     let filter = match filter {
         Ok(f) => f,
         Err(err) => {
-            return match finish(gw, entry, Err(err)).await {
-                Err(err) => Reply::Error { err, id: Some(id) },
-                Ok(_) => Reply::Accepted,
+            return Reply::Error {
+                err: refusal(gw, entry, err).await,
+                id: Some(id),
             };
         }
     };
@@ -350,9 +353,9 @@ async fn routed(
             });
             Reply::Stream { log, cancel }
         }
-        Err(err) => match finish(gw, entry, Err(err)).await {
-            Err(err) => Reply::Error { err, id: Some(id) },
-            Ok(_) => Reply::Accepted,
+        Err(err) => Reply::Error {
+            err: refusal(gw, entry, err).await,
+            id: Some(id),
         },
     }
 }
@@ -365,7 +368,13 @@ async fn admit(
     who: &Authenticated,
     era: &EraCtx,
     entry: &mut Entry,
-) -> Result<(Validated<relay::Target>, Option<Arc<crate::catalog::ToolDef>>), GatewayError> {
+) -> Result<
+    (
+        Validated<relay::Target>,
+        Option<Arc<crate::catalog::ToolDef>>,
+    ),
+    GatewayError,
+> {
     let target = relay::Target::resolve(gw, method, req.params.as_deref())?;
     let upstream = gw
         .federation
@@ -383,7 +392,8 @@ async fn admit(
         ),
         _ => None,
     };
-    let (action, authz_target) = relay::authz_target(gw, method, &target, &upstream, tool.as_deref())?;
+    let (action, authz_target) =
+        relay::authz_target(gw, method, &target, &upstream, tool.as_deref())?;
     let (decision, authorized) = gw.policy.authorize(
         who,
         action,

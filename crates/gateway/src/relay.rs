@@ -14,16 +14,16 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::Gateway;
+use crate::audit::Entry;
+use crate::catalog::ToolDef;
 use crate::error::GatewayError;
 use crate::federation::Kind;
 use crate::pipeline::EraCtx;
-use crate::audit::Entry;
-use crate::catalog::ToolDef;
 use crate::proof::Validated;
-use portcullis_authz::{Action, Target as AuthzTarget};
-use serde_json::Value;
 use crate::stream::EventLog;
 use crate::{mrtr, results};
+use portcullis_authz::{Action, Target as AuthzTarget};
+use serde_json::Value;
 
 /// Where a call goes: the upstream, the name there, and params rewritten for it.
 #[derive(Debug)]
@@ -395,7 +395,9 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
         },
         Ok(Outcome::Error(e)) => {
             let public = public_upstream_error(&member.name, &target.exposed, &e);
-            entry.upstream_error(&public).reason(format!("upstream error {}: {}", e.code, e.message));
+            entry
+                .upstream_error(&public)
+                .reason(format!("upstream error {}: {}", e.code, e.message));
             (Response::error(Some(id), public), "allow")
         }
         Err(err) => {
@@ -437,7 +439,12 @@ fn screen(
     if value == before {
         return Ok(raw.to_owned());
     }
-    tracing::info!(upstream, redactions = screened.redactions, hidden_removed = screened.removed_hidden, "result cleaned");
+    tracing::info!(
+        upstream,
+        redactions = screened.redactions,
+        hidden_removed = screened.removed_hidden,
+        "result cleaned"
+    );
     serde_json::value::to_raw_value(&value).map_err(internal)
 }
 

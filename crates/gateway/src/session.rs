@@ -345,13 +345,25 @@ mod tests {
     fn limits_and_lifecycle() {
         let sessions = Sessions::new(2, Duration::from_secs(60));
         let a = sessions
-            .create(Revision::V2025_11_25, ClientContext::default(), "alice".into())
+            .create(
+                Revision::V2025_11_25,
+                ClientContext::default(),
+                "alice".into(),
+            )
             .unwrap();
         let _b = sessions
-            .create(Revision::V2025_06_18, ClientContext::default(), "alice".into())
+            .create(
+                Revision::V2025_06_18,
+                ClientContext::default(),
+                "alice".into(),
+            )
             .unwrap();
         assert!(matches!(
-            sessions.create(Revision::V2025_11_25, ClientContext::default(), "alice".into()),
+            sessions.create(
+                Revision::V2025_11_25,
+                ClientContext::default(),
+                "alice".into()
+            ),
             Err(GatewayError::TooManySessions)
         ));
         assert!(sessions.get(&a.id).is_ok());
@@ -367,7 +379,11 @@ mod tests {
     fn idle_sessions_are_swept() {
         let sessions = Sessions::new(10, Duration::from_millis(0));
         let _ = sessions
-            .create(Revision::V2025_11_25, ClientContext::default(), "alice".into())
+            .create(
+                Revision::V2025_11_25,
+                ClientContext::default(),
+                "alice".into(),
+            )
             .unwrap();
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(sessions.sweep(), 1);
@@ -378,7 +394,11 @@ mod tests {
     fn client_answers_reach_the_waiting_request() {
         let sessions = Sessions::new(10, Duration::from_secs(60));
         let s = sessions
-            .create(Revision::V2025_11_25, ClientContext::default(), "alice".into())
+            .create(
+                Revision::V2025_11_25,
+                ClientContext::default(),
+                "alice".into(),
+            )
             .unwrap();
         let (tx, mut rx) = oneshot::channel();
         let id = s.await_client(tx);
@@ -392,7 +412,11 @@ mod tests {
     fn log_levels_filter() {
         let sessions = Sessions::new(10, Duration::from_secs(60));
         let s = sessions
-            .create(Revision::V2025_11_25, ClientContext::default(), "alice".into())
+            .create(
+                Revision::V2025_11_25,
+                ClientContext::default(),
+                "alice".into(),
+            )
             .unwrap();
         assert!(s.wants_log("debug"));
         s.set_log_level("warning".into());

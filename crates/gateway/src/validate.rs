@@ -44,7 +44,10 @@ pub async fn validate(
                 return Err(GatewayError::Blocked(target.exposed.clone(), why.clone()));
             }
             let compiled = def.schema.as_ref().map_err(|e| {
-                GatewayError::Blocked(target.exposed.clone(), format!("its schema is unusable: {e}"))
+                GatewayError::Blocked(
+                    target.exposed.clone(),
+                    format!("its schema is unusable: {e}"),
+                )
             })?;
             schema::check_args(compiled, args)
                 .map_err(|v| GatewayError::InvalidArguments(v.to_string()))?;

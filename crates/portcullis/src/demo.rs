@@ -98,7 +98,10 @@ fn print_hints(addr: SocketAddr, root: &std::path::Path) {
     );
     println!(
         "Policy: {} (demo__fetch_url is denied; edit the file and it is reloaded)",
-        root.parent().unwrap_or(root).join("policies/demo.cedar").display()
+        root.parent()
+            .unwrap_or(root)
+            .join("policies/demo.cedar")
+            .display()
     );
     println!(
         "Health: curl http://{addr}/readyz   Metrics: curl http://{addr}/metrics   Stop: Ctrl-C"
