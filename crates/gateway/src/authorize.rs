@@ -52,7 +52,8 @@ impl Policy {
             authorizer,
             _watch: watch,
             overrides: ToolOverrides::from_config(config),
-            tz: TimeZone::system(),
+            // `context.hour` / `context.weekday` are UTC, as `policy test` computes them.
+            tz: TimeZone::UTC,
         })
     }
 

@@ -54,9 +54,14 @@ def render_config(
     allowed_origins: Sequence[str] = (TEST_ORIGIN,),
     storage_url: str = "sqlite://portcullis.db",
     limits: dict[str, Any] | None = None,
+    allow_anonymous: bool = True,
+    auth: dict[str, Any] | None = None,
     extra: str = "",
 ) -> str:
-    """The text of a gateway config for a test (every key is from DESIGN §3.3)."""
+    """The text of a gateway config for a test (every key is from DESIGN §3.3).
+
+    ``allow_anonymous=False`` leaves out ``dangerous_allow_anonymous``; ``auth`` adds keys to the
+    ``[auth]`` table (its sub-tables, ``[[auth.jwt]]`` and the like, go in ``extra``)."""
     limits = {
         "max_request_bytes": "1MiB",
         "max_response_bytes": "10MiB",
@@ -77,7 +82,8 @@ def render_config(
         *(f"{k} = {toml_value(v)}" for k, v in limits.items()),
         "",
         "[auth]",
-        "dangerous_allow_anonymous = true",
+        *(["dangerous_allow_anonymous = true"] if allow_anonymous else []),
+        *(f"{toml_key(k)} = {toml_value(v)}" for k, v in (auth or {}).items()),
         "",
         "[authz]",
         'policies = ["policies/*.cedar"]',
@@ -166,11 +172,16 @@ def running_gateway(
     upstreams: Sequence[UpstreamSpec],
     *,
     wait_ready: bool = True,
+    port: int | None = None,
     **config: Any,
 ) -> Iterator[Gateway]:
     """Starts a gateway, waits for ``/healthz`` (and ``/readyz`` if upstreams are configured),
-    yields it, then stops it with SIGTERM and asserts a clean exit 0 within 10 s."""
-    port = free_port()
+    yields it, then stops it with SIGTERM and asserts a clean exit 0 within 10 s.
+
+    ``port``: listen there (a test that must name its URL in the config picks it first with
+    :func:`free_port`); default a free port chosen here."""
+    if port is None:
+        port = free_port()
     gw = Gateway(binary, workdir, render_config(port, upstreams, **config), port)
     try:
         gw.wait_healthy()
