@@ -29,23 +29,68 @@ fn server_info() -> serde_json::Value {
     json!({"name": "portcullis", "title": "Portcullis MCP gateway", "version": env!("CARGO_PKG_VERSION")})
 }
 
-pub fn initialize(_gw: &Gateway, revision: Revision) -> Box<RawValue> {
-    raw(&json!({
+pub fn initialize(gw: &Gateway, revision: Revision) -> Box<RawValue> {
+    let mut result = json!({
         "protocolVersion": revision.as_str(),
         "capabilities": capabilities(),
         "serverInfo": server_info(),
-    }))
+    });
+    if let Some(text) = instructions(gw) {
+        result["instructions"] = json!(text);
+    }
+    raw(&result)
 }
 
-pub fn discover(_gw: &Gateway) -> Box<RawValue> {
-    raw(&json!({
+pub fn discover(gw: &Gateway) -> Box<RawValue> {
+    let mut result = json!({
         "resultType": "complete",
         "supportedVersions": Revision::supported_strings(),
         "capabilities": capabilities(),
         "_meta": { meta::SERVER_INFO: server_info() },
         "ttlMs": 0,
         "cacheScope": "private",
-    }))
+    });
+    if let Some(text) = instructions(gw) {
+        result["instructions"] = json!(text);
+    }
+    raw(&result)
+}
+
+/// The connected upstreams' instructions, each under its upstream's name and prefix. The model
+/// reads them as guidance, so they pass the same poisoning scan as tool definitions: text with
+/// a blocking finding is left out (and logged).
+pub fn instructions(gw: &Gateway) -> Option<String> {
+    use portcullis_guard::pins::{Definition, Kind as PinKind};
+    use portcullis_guard::scan;
+    let mut parts = Vec::new();
+    for m in gw.federation.members() {
+        let Some(text) = m.upstream.identity().and_then(|id| id.instructions) else {
+            continue;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        if gw.guard.scan_tools {
+            let def = Definition::new(
+                PinKind::Tool,
+                json!({ "name": m.name, "description": text }),
+            );
+            let findings = def
+                .map(|d| scan::scan(&[d], &[], &gw.guard.scan_options))
+                .unwrap_or_default();
+            if scan::blocks(&findings, gw.guard.scan_action) {
+                tracing::warn!(upstream = %m.name, findings = ?findings, "upstream instructions failed the poisoning scan; left out");
+                continue;
+            }
+        }
+        let prefix = if m.prefix.is_empty() {
+            String::from("unprefixed")
+        } else {
+            format!("prefixed \"{}\"", m.prefix)
+        };
+        parts.push(format!("[{} — names {prefix}]\n{}", m.name, text.trim()));
+    }
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
 /// Rewrites an upstream's result for the client: names and URIs get the upstream's prefix

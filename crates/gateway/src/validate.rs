@@ -80,6 +80,14 @@ pub async fn validate(
 pub struct Screened {
     pub redactions: usize,
     pub removed_hidden: usize,
+    pub truncated_bytes: usize,
+}
+
+impl Screened {
+    /// Whether the result was changed (and must be serialized again).
+    pub fn changed(&self) -> bool {
+        self.redactions > 0 || self.removed_hidden > 0 || self.truncated_bytes > 0
+    }
 }
 
 /// Checks and cleans a successful result before it goes back: the tool's `outputSchema`,
@@ -118,5 +126,6 @@ pub fn screen_result(
     Ok(Screened {
         redactions,
         removed_hidden: report.removed_total(),
+        truncated_bytes: report.truncated_bytes,
     })
 }
