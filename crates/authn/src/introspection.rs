@@ -138,16 +138,6 @@ impl Introspector {
             .await
             .map_err(|e| unavailable(format!("request failed: {}", e.without_url())))?;
         let status = response.status();
-        if !status.is_success() {
-            return Err(unavailable(format!(
-                "HTTP {status}{}",
-                if status == 401 || status == 403 {
-                    " (the endpoint refused the gateway's client credentials)"
-                } else {
-                    ""
-                }
-            )));
-        }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -161,10 +151,42 @@ impl Introspector {
             }
             body.extend_from_slice(&chunk);
         }
+        if status == http::StatusCode::BAD_REQUEST
+            && let Some(code) = refused_token(&body)
+        {
+            // The endpoint judged the token itself (e.g. a JWT it will not introspect): a
+            // refusal of this credential, not an outage.
+            return Err(Fail::new(
+                FailureKind::IntrospectionInactive,
+                format!("introspection at {} refused the token: {code}", self.url),
+            ));
+        }
+        if !status.is_success() {
+            return Err(unavailable(format!(
+                "HTTP {status}{}",
+                if status == 401 || status == 403 {
+                    " (the endpoint refused the gateway's client credentials)"
+                } else {
+                    ""
+                }
+            )));
+        }
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(map)) => Ok(map),
             _ => Err(unavailable("response is not a JSON object".to_owned())),
         }
+    }
+}
+
+/// The OAuth error of a 400 answer that is about the token, not the gateway's request
+/// (`unsupported_token_type`, `invalid_token`, `invalid_request`).
+fn refused_token(body: &[u8]) -> Option<&'static str> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    match value.get("error")?.as_str()? {
+        "unsupported_token_type" => Some("unsupported_token_type"),
+        "invalid_token" => Some("invalid_token"),
+        "invalid_request" => Some("invalid_request"),
+        _ => None,
     }
 }
 
@@ -221,6 +243,23 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn a_400_about_the_token_is_a_refusal_not_an_outage() {
+        let rows: [(&[u8], Option<&str>); 5] = [
+            (
+                br#"{"error":"unsupported_token_type","error_description":"Structured JWT Tokens cannot be introspected"}"#,
+                Some("unsupported_token_type"),
+            ),
+            (br#"{"error":"invalid_token"}"#, Some("invalid_token")),
+            (br#"{"error":"invalid_request"}"#, Some("invalid_request")),
+            (br#"{"error":"invalid_client"}"#, None),
+            (b"<html>bad gateway</html>", None),
+        ];
+        for (body, want) in rows {
+            assert_eq!(refused_token(body), want, "{}", String::from_utf8_lossy(body));
+        }
+    }
 
     #[test]
     fn decision_table() {
