@@ -307,7 +307,7 @@ async fn render(gw: &Gateway, reply: Reply, modern: bool) -> Response {
             };
             if first.last {
                 let status = if modern {
-                    modern_error_status(&first.data)
+                    modern_error_status(first.error_code)
                 } else {
                     StatusCode::OK
                 };
@@ -321,22 +321,10 @@ async fn render(gw: &Gateway, reply: Reply, modern: bool) -> Response {
 
 /// 2026-07-28 over HTTP: some JSON-RPC errors carry an HTTP status too (a missing client
 /// capability is 400, an unknown method 404), whoever raised them.
-fn modern_error_status(body: &[u8]) -> StatusCode {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        error: Option<Code>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Code {
-        code: i64,
-    }
-    match serde_json::from_slice::<Envelope>(body) {
-        Ok(Envelope {
-            error: Some(Code { code: -32021 }),
-        }) => StatusCode::BAD_REQUEST,
-        Ok(Envelope {
-            error: Some(Code { code: -32601 }),
-        }) => StatusCode::NOT_FOUND,
+fn modern_error_status(code: Option<i64>) -> StatusCode {
+    match code {
+        Some(-32021) => StatusCode::BAD_REQUEST,
+        Some(-32601) => StatusCode::NOT_FOUND,
         _ => StatusCode::OK,
     }
 }

@@ -153,7 +153,7 @@ pub fn open(gw: &Arc<Gateway>, id: Id, filter: Filter, log: Arc<EventLog>) {
                         meta.insert(SUBSCRIPTION_ID.into(), serde_json::to_value(&id).unwrap_or_default());
                         let result = serde_json::json!({"resultType": "complete", "_meta": meta});
                         if let Ok(raw) = serde_json::value::to_raw_value(&result) {
-                            log.push(Bytes::from(Response::result(id.clone(), raw).to_bytes()), true);
+                            log.push_response(&Response::result(id.clone(), raw));
                         }
                     }
                     return;

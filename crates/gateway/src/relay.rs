@@ -417,7 +417,7 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
         Ok(()) => response,
         Err(err) => Response::error(Some(current.id.clone()), err.public().error),
     };
-    current.log.push(Bytes::from(response.to_bytes()), true);
+    current.log.push_response(&response);
     end_call(&era, &current.id);
 }
 
@@ -485,10 +485,9 @@ async fn park(
     let _ = result.set("inputRequests", &requests);
     let _ = result.set("requestState", &handle);
     match result.to_raw() {
-        Ok(raw) => current.log.push(
-            Bytes::from(Response::result(current.id.clone(), raw).to_bytes()),
-            true,
-        ),
+        Ok(raw) => current
+            .log
+            .push_response(&Response::result(current.id.clone(), raw)),
         Err(_) => current.log.finish(),
     }
     let retry = match tokio::time::timeout(gw.limits.call_timeout, rx).await {

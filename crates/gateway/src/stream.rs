@@ -20,6 +20,9 @@ pub struct LogEvent {
     pub data: Bytes,
     /// The response that ends the stream.
     pub last: bool,
+    /// The JSON-RPC error code of a final error response (some set the HTTP status in the
+    /// 2026-07-28 era), so the reply needs no second parse of the body.
+    pub error_code: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +57,19 @@ impl EventLog {
 
     /// Appends a message; `last` also ends the stream.
     pub fn push(&self, data: Bytes, last: bool) {
+        self.append(data, last, None);
+    }
+
+    /// Appends the final response, and ends the stream.
+    pub fn push_response(&self, response: &portcullis_mcp::Response) {
+        let code = match &response.outcome {
+            portcullis_mcp::Outcome::Error(e) => Some(e.code),
+            portcullis_mcp::Outcome::Result(_) => None,
+        };
+        self.append(Bytes::from(response.to_bytes()), true, code);
+    }
+
+    fn append(&self, data: Bytes, last: bool, error_code: Option<i64>) {
         {
             let mut inner = self.lock();
             if inner.done {
@@ -61,7 +77,12 @@ impl EventLog {
             }
             let seq = inner.next_seq;
             inner.next_seq += 1;
-            inner.events.push_back(LogEvent { seq, data, last });
+            inner.events.push_back(LogEvent {
+                seq,
+                data,
+                last,
+                error_code,
+            });
             if inner.events.len() > MAX_EVENTS {
                 inner.events.pop_front();
             }
