@@ -411,18 +411,33 @@ async fn session_request(
     gw.sessions.get_owned(sid, &who.principal().id)
 }
 
+/// The caller's own 2025-era session, for `GET` and `DELETE /mcp`; the refusal otherwise.
+struct OwnSession(Arc<crate::session::Session>);
+
+impl axum::extract::FromRequestParts<Arc<Gateway>> for OwnSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        gw: &Arc<Gateway>,
+    ) -> Result<Self, Response> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<Peer>>().cloned() else {
+            let e = GatewayError::Internal("no connection info".into());
+            return Err(error_response(gw, &e, None, false));
+        };
+        session_request(gw, &parts.method, &parts.headers, &peer, parts.uri.query())
+            .await
+            .map(OwnSession)
+            .map_err(|e| error_response(gw, &e, None, false))
+    }
+}
+
 /// `GET /mcp`: a 2025-era session's notification stream, or the resumption of a response stream.
 async fn get_mcp(
     State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    method: http::Method,
-    uri: Uri,
     headers: HeaderMap,
+    OwnSession(session): OwnSession,
 ) -> Response {
-    let session = match session_request(&gw, &method, &headers, &peer, uri.query()).await {
-        Ok(s) => s,
-        Err(e) => return error_response(&gw, &e, None, false),
-    };
     if let Some(Ok(last)) = header_str(&headers, mh::LAST_EVENT_ID) {
         let Some((stream, seq)) = parse_event_id(last) else {
             return error_response(
@@ -443,17 +458,7 @@ async fn get_mcp(
 }
 
 /// `DELETE /mcp`: ends a 2025-era session.
-async fn delete_mcp(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    method: http::Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let session = match session_request(&gw, &method, &headers, &peer, uri.query()).await {
-        Ok(s) => s,
-        Err(e) => return error_response(&gw, &e, None, false),
-    };
+async fn delete_mcp(State(gw): State<Arc<Gateway>>, OwnSession(session): OwnSession) -> Response {
     if gw.sessions.remove_owned(&session.id, &session.owner) {
         gw.metrics.sessions.set(gw.sessions.len() as i64);
         tracing::info!(session = %session.id, "session ended by client");
