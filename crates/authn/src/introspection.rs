@@ -257,7 +257,12 @@ mod tests {
             (b"<html>bad gateway</html>", None),
         ];
         for (body, want) in rows {
-            assert_eq!(refused_token(body), want, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                refused_token(body),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
