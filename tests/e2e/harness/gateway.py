@@ -56,12 +56,15 @@ def render_config(
     limits: dict[str, Any] | None = None,
     allow_anonymous: bool = True,
     auth: dict[str, Any] | None = None,
+    policies: Sequence[str | Path] = ("policies/*.cedar",),
     extra: str = "",
 ) -> str:
     """The text of a gateway config for a test (every key is from DESIGN §3.3).
 
     ``allow_anonymous=False`` leaves out ``dangerous_allow_anonymous``; ``auth`` adds keys to the
-    ``[auth]`` table (its sub-tables, ``[[auth.jwt]]`` and the like, go in ``extra``)."""
+    ``[auth]`` table (its sub-tables, ``[[auth.jwt]]`` and the like, go in ``extra``).
+    ``policies``: ``[authz] policies`` (default: the permissive policy the harness writes beside
+    the config; a test with its own policy set names its files here instead)."""
     limits = {
         "max_request_bytes": "1MiB",
         "max_response_bytes": "10MiB",
@@ -86,7 +89,7 @@ def render_config(
         *(f"{toml_key(k)} = {toml_value(v)}" for k, v in (auth or {}).items()),
         "",
         "[authz]",
-        'policies = ["policies/*.cedar"]',
+        f"policies = {toml_value([str(p) for p in policies])}",
     ]
     for up in upstreams:
         lines += ["", "[[upstream]]", f"name = {toml_value(up.name)}"]
@@ -97,6 +100,8 @@ def render_config(
         lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in up.extra.items()]
         if up.sandbox:
             lines += ["[upstream.sandbox]", *(f"{toml_key(k)} = {toml_value(v)}" for k, v in up.sandbox.items())]
+        for rule in up.tools:
+            lines += ["[[upstream.tool]]", *(f"{toml_key(k)} = {toml_value(v)}" for k, v in rule.items())]
     text = "\n".join(lines) + "\n" + (extra.strip() + "\n" if extra.strip() else "")
     tomllib.loads(text)  # the harness never hands the gateway a file that is not TOML
     return text

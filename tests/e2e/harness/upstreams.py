@@ -32,6 +32,8 @@ class UpstreamSpec:
     url: str | None = None
     sandbox: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # ``[[upstream.tool]]`` tables (operator rules per tool: ``name``, ``read_only``, ``args``, …).
+    tools: list[dict[str, Any]] = field(default_factory=list)
 
 
 # Node's V8 reserves far more address space than it uses: under a 1 GiB RLIMIT_AS, Node 20 dies
@@ -101,3 +103,16 @@ class EverythingHttp:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def demo_stdio(binary: Path, root: Path, name: str = "demo") -> UpstreamSpec:
+    """The bundled example server (``portcullis demo-upstream --root DIR``, crates/demo-upstream)
+    as a stdio upstream: tools echo, add, list_files, read_file, write_file, fetch_url, slow,
+    ask_name; prompt summarize; the files under ``root`` as resources. ``root`` is created."""
+    root.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()
+    return UpstreamSpec(
+        name=name,
+        command=[str(binary), "demo-upstream", "--root", str(root)],
+        sandbox={"fs_read": [str(root)], "fs_write": [str(root)]},
+    )
