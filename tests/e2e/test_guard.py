@@ -322,11 +322,6 @@ async def test_rug_pull_is_blocked_until_pins_accept(portcullis_bin: Path, tmp_p
         assert "Fahrenheit" in (listed["rug__weather"].description or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug (/tmp/bugs-authz-guard.md): a running gateway honours `pins accept` only when "
-    "its tool catalog expires (catalog.rs MAX_AGE, 30 s)",
-)
 async def test_pins_accept_applies_to_a_running_gateway(portcullis_bin: Path, tmp_path: Path) -> None:
     tools_file, upstreams = rug_upstream(tmp_path)
     with running_gateway(portcullis_bin, tmp_path / "gateway", upstreams) as gw:

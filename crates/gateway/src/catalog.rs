@@ -21,6 +21,8 @@ use crate::lists::fetch_page;
 
 /// How long a verified catalog is trusted without a change notification.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
+/// How often a tool blocked by its pin looks at the pin store again.
+pub const PIN_RECHECK: Duration = Duration::from_secs(1);
 /// Pages of `tools/list` read at most (a hostile upstream cannot page forever).
 const MAX_PAGES: usize = 64;
 
@@ -33,6 +35,10 @@ pub struct ToolDef {
     pub schema: Result<Arc<CompiledTool>, String>,
     /// Why the tool is hidden and refused, if it is.
     pub blocked: Option<String>,
+    /// Blocked because it changed since it was pinned: an operator's `pins accept` lifts that,
+    /// so the pin is re-read (at most every [`PIN_RECHECK`]).
+    pin_changed: bool,
+    pin_checked: std::sync::Mutex<Instant>,
 }
 
 impl ToolDef {
@@ -123,12 +129,59 @@ impl Catalogs {
     ) -> Option<Arc<ToolDef>> {
         let tools = self.tools(gw, idx).await.ok()?;
         let digest = portcullis_guard::pins::digest(item);
-        match tools.by_name.get(name) {
-            Some(def) if def.digest == digest => Some(Arc::clone(def)),
+        let def = match tools.by_name.get(name) {
+            Some(def) if def.digest == digest => Arc::clone(def),
             _ => {
                 let tools = self.refresh(gw, idx, Some(&tools)).await.ok()?;
-                tools.by_name.get(name).cloned()
+                tools.by_name.get(name).cloned()?
             }
+        };
+        Some(self.recheck_pin(gw, idx, name, def).await)
+    }
+
+    /// A tool blocked by its pin, once more against the pin store: after `pins accept` the
+    /// catalog is fetched again (and the tool verified anew).
+    async fn recheck_pin(
+        &self,
+        gw: &Gateway,
+        idx: usize,
+        name: &str,
+        def: Arc<ToolDef>,
+    ) -> Arc<ToolDef> {
+        if !def.pin_changed {
+            return def;
+        }
+        let due = {
+            let mut checked = def.pin_checked.lock().unwrap_or_else(|p| p.into_inner());
+            let due = checked.elapsed() >= PIN_RECHECK;
+            if due {
+                *checked = Instant::now();
+            }
+            due
+        };
+        if !due {
+            return def;
+        }
+        let Some(member) = gw.federation.member(idx) else {
+            return def;
+        };
+        let Some(current) = Definition::new(PinKind::Tool, def.value.clone()) else {
+            return def;
+        };
+        match gw
+            .pins
+            .peek(&member.name, std::slice::from_ref(&current))
+            .await
+        {
+            Ok(statuses) if statuses.iter().all(|s| s.state == PinState::Unchanged) => {
+                tracing::info!(upstream = %member.name, tool = %name, "pin accepted; tool verified again");
+                let seen = self.cached(idx);
+                match self.refresh(gw, idx, seen.as_ref()).await {
+                    Ok(tools) => tools.by_name.get(name).cloned().unwrap_or(def),
+                    Err(_) => def,
+                }
+            }
+            _ => def,
         }
     }
 
@@ -140,15 +193,17 @@ impl Catalogs {
         name: &str,
     ) -> Result<Arc<ToolDef>, GatewayError> {
         let tools = self.tools(gw, idx).await?;
-        if let Some(def) = tools.by_name.get(name) {
-            return Ok(Arc::clone(def));
-        }
-        let tools = self.refresh(gw, idx, Some(&tools)).await?;
-        tools
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or_else(|| GatewayError::UnknownTarget(gw.federation.expose(idx, name)))
+        let def =
+            match tools.by_name.get(name) {
+                Some(def) => Arc::clone(def),
+                None => {
+                    let tools = self.refresh(gw, idx, Some(&tools)).await?;
+                    tools.by_name.get(name).cloned().ok_or_else(|| {
+                        GatewayError::UnknownTarget(gw.federation.expose(idx, name))
+                    })?
+                }
+            };
+        Ok(self.recheck_pin(gw, idx, name, def).await)
     }
 }
 
@@ -184,6 +239,7 @@ async fn fetch(gw: &Gateway, idx: usize) -> Result<Tools, GatewayError> {
         }
     }
     let mut blocked: HashMap<String, String> = HashMap::new();
+    let mut pin_changed: std::collections::HashSet<String> = std::collections::HashSet::new();
     if gw.guard.pin_tools {
         match gw.pins.compare(&member.name, &defs).await {
             Ok(statuses) => {
@@ -198,6 +254,7 @@ async fn fetch(gw: &Gateway, idx: usize) -> Result<Tools, GatewayError> {
                                 seen = %seen_digest,
                                 "tool definition changed since it was pinned; blocked until `portcullis pins accept`"
                             );
+                            pin_changed.insert(s.name.clone());
                             blocked.insert(
                                 s.name,
                                 "its definition changed since it was pinned".into(),
@@ -244,6 +301,8 @@ async fn fetch(gw: &Gateway, idx: usize) -> Result<Tools, GatewayError> {
             }
             let def = ToolDef {
                 digest: d.digest(),
+                pin_changed: pin_changed.contains(&d.name),
+                pin_checked: std::sync::Mutex::new(Instant::now()),
                 blocked: blocked.remove(&d.name),
                 value: d.value,
                 schema,
