@@ -19,6 +19,7 @@ access, in front of the bundled demo upstream.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -620,3 +621,53 @@ async def test_client_credentials_never_reach_the_upstream(
     for r in calls:
         # The upstream's own credential, configured for it, is what it gets.
         assert r.header_values("authorization") == [f"Bearer {upstream_token}"], r.headers
+
+
+async def test_upstream_token_comes_from_the_gateways_own_client_credentials_grant(
+    start_gateway: Callable[..., Gateway],
+    idp: AuthServer,
+    tmp_path: Path,
+    recorded_demo_http: HeaderRecorder,
+) -> None:
+    secret_file = tmp_path / "upstream-client-secret"
+    secret_file.write_text("gateway-secret\n")
+    upstream_url = f"{recorded_demo_http.base_url}/mcp"
+    spec = UpstreamSpec(
+        name="remote",
+        url=upstream_url,
+        extra={
+            "auth": {
+                "client_credentials": {
+                    "token_url": idp.token_endpoint,
+                    "client_id": "gateway",
+                    "client_secret": f"file:{secret_file}",
+                    "scope": "mcp",
+                }
+            }
+        },
+    )
+    gw = start_gateway([spec], allow_anonymous=False, auth={"api_keys": True, "max_failures": GENEROUS})
+    _, key = create_key(gw, "erin")
+    body = modern_envelope("tools/call", {"name": "remote__echo", "arguments": {"message": "via grant"}})
+    resp = httpx.post(
+        gw.mcp_url, content=json.dumps(body).encode(), headers={**modern_headers(body), "x-api-key": key}, timeout=30
+    )
+    assert resp.status_code == 200, resp.text
+    reply = jsonrpc_reply(resp, 1)
+    assert reply is not None and reply["result"]["content"][0]["text"] == "via grant", reply
+
+    calls = [r for r in recorded_demo_http.snapshot() if b"tools/call" in r.body]
+    assert calls, "the call did not pass the recorder"
+    tokens = set()
+    for r in recorded_demo_http.snapshot():
+        (value,) = r.header_values("authorization")
+        scheme, _, token = value.partition(" ")
+        assert scheme == "Bearer" and key not in value, r.headers
+        tokens.add(token)
+    # One token, cached across requests, issued by the authorization server to the gateway for
+    # this upstream (RFC 8707 resource = the upstream's URL).
+    assert len(tokens) == 1, f"expected one cached token, saw {len(tokens)}"
+    claims = json.loads(base64.urlsafe_b64decode(tokens.pop().split(".")[1] + "=="))
+    assert claims["iss"] == idp.issuer and claims["client_id"] == "gateway", claims
+    assert claims["aud"] == upstream_url or upstream_url in claims["aud"], claims
+    assert "gateway-secret" not in gw.logs()

@@ -164,6 +164,8 @@ pub enum UpstreamTransport {
         url: String,
         /// Sent as `Authorization: Bearer …`: the gateway's own credential.
         bearer: Option<Secret>,
+        /// Or a token the gateway obtains itself (OAuth 2.1 client credentials grant).
+        oauth: Option<ClientCredentials>,
         /// Extra headers sent on every request (values may be secrets).
         headers: BTreeMap<String, Secret>,
     },
@@ -174,6 +176,19 @@ pub enum UpstreamTransport {
         env: BTreeMap<String, Secret>,
         cwd: Option<PathBuf>,
     },
+}
+
+/// `auth.client_credentials` of an HTTP upstream: the gateway's own OAuth client at the
+/// upstream's authorization server. Tokens are fetched, cached and refreshed by the gateway.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Space-separated scopes to request.
+    pub scope: Option<String>,
+    /// RFC 8707 `resource` (default: the upstream's URL).
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -135,6 +135,17 @@ pub struct RawUpstream {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawUpstreamAuth {
     pub bearer: Option<String>,
+    pub client_credentials: Option<RawClientCredentials>,
+}
+
+/// `auth = { client_credentials = { … } }`: the gateway's own OAuth client toward an upstream.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawClientCredentials {
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub scope: Option<String>,
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -22,6 +22,7 @@ pub mod results;
 pub mod serve;
 pub mod session;
 pub mod stream;
+pub mod upstream_auth;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -114,11 +115,8 @@ impl Gateway {
                 url: redact_url(&config.storage.url),
                 source,
             })?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| BuildError::Http(e.to_string()))?;
-        let authn = Authenticator::new(config, store.clone(), http).await?;
+        let http = upstream_auth::http_client().map_err(BuildError::Http)?;
+        let authn = Authenticator::new(config, store.clone(), http.clone()).await?;
         authn.prefetch().await;
         let policy = Policy::load(config)?;
         let guard = Arc::new(GuardSet::build(config).map_err(BuildError::Guard)?);
@@ -160,8 +158,8 @@ impl Gateway {
         };
         let mut members = Vec::with_capacity(config.upstreams.len());
         for u in &config.upstreams {
-            let upstream =
-                upstream::connect(u, ulimits).map_err(|source| BuildError::Upstream {
+            let upstream = upstream::connect(u, ulimits, upstream_auth::token_source(u, &http))
+                .map_err(|source| BuildError::Upstream {
                     name: u.name.clone(),
                     source,
                 })?;

@@ -127,7 +127,14 @@ async fn fetch(
         max_response_bytes: config.limits.max_response_bytes,
         max_json_depth: config.limits.max_json_depth,
     };
-    let conn: Arc<dyn Upstream> = upstream::connect(u, limits).map_err(|e| e.to_string())?;
+    let conn: Arc<dyn Upstream> = upstream::connect(
+        u,
+        limits,
+        portcullis_gateway::upstream_auth::http_client()
+            .ok()
+            .and_then(|http| portcullis_gateway::upstream_auth::token_source(u, &http)),
+    )
+    .map_err(|e| e.to_string())?;
     let deadline = config.limits.call_timeout + Duration::from_secs(30);
     let fetched = tokio::time::timeout(deadline, async {
         let mut defs = Vec::new();

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use super::context::{Ctx, PlainHttp, is_env_name, subkey};
 use super::tools::{resource_rule, tool_rules};
-use crate::model::{Federation, HostPort, Network, Sandbox, Upstream, UpstreamTransport};
+use crate::model::{
+    ClientCredentials, Federation, HostPort, Network, Sandbox, Upstream, UpstreamTransport,
+};
 use crate::net;
 use crate::raw::{RawSandbox, RawUpstream};
 use crate::secret::Secret;
@@ -162,25 +164,68 @@ fn transport(
             "{at}: dangerous_allow_plain_http = true: credentials and traffic may travel unencrypted"
         ));
     }
-    let bearer = raw
-        .auth
-        .and_then(|auth| auth.bearer)
+    let auth = raw.auth.unwrap_or_default();
+    let bearer = auth
+        .bearer
         .and_then(|text| ctx.secret(&key("auth.bearer"), &text, true));
-    let headers = headers(&key("headers"), raw.headers.unwrap_or_default(), ctx);
-    if bearer.is_some()
-        && headers
-            .keys()
-            .any(|h| h.eq_ignore_ascii_case("authorization"))
-    {
+    let oauth = auth.client_credentials.and_then(|cc| {
+        let at = key("auth.client_credentials");
+        let token_url = match cc.token_url {
+            Some(u) => ctx.http_url(&format!("{at}.token_url"), &u, plain),
+            None => {
+                ctx.error(&format!("{at}.token_url"), "is required");
+                None
+            }
+        };
+        let client_id = cc.client_id.filter(|c| !c.is_empty());
+        if client_id.is_none() {
+            ctx.error(&format!("{at}.client_id"), "is required");
+        }
+        let client_secret = match cc.client_secret {
+            Some(text) => ctx.secret(&format!("{at}.client_secret"), &text, true),
+            None => {
+                ctx.error(&format!("{at}.client_secret"), "is required");
+                None
+            }
+        };
+        Some(ClientCredentials {
+            token_url: token_url?,
+            client_id: client_id?,
+            client_secret: client_secret?,
+            scope: cc.scope,
+            resource: cc.resource,
+        })
+    });
+    if bearer.is_some() && oauth.is_some() {
         ctx.error(
-            &key("headers.Authorization"),
+            &key("auth.client_credentials"),
             "conflicts with auth.bearer; set only one",
         );
+    }
+    let headers = headers(&key("headers"), raw.headers.unwrap_or_default(), ctx);
+    if headers
+        .keys()
+        .any(|h| h.eq_ignore_ascii_case("authorization"))
+    {
+        let with = if bearer.is_some() {
+            Some("auth.bearer")
+        } else if oauth.is_some() {
+            Some("auth.client_credentials")
+        } else {
+            None
+        };
+        if let Some(with) = with {
+            ctx.error(
+                &key("headers.Authorization"),
+                format!("conflicts with {with}; set only one"),
+            );
+        }
     }
     Some((
         UpstreamTransport::Http {
             url: url?,
             bearer,
+            oauth,
             headers,
         },
         None,

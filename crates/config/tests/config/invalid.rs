@@ -156,6 +156,18 @@ const ROWS: &[(&str, &[&str])] = &[
         &["F: upstream[0].headers.Authorization: conflicts with auth.bearer; set only one"],
     ),
     (
+        "[[upstream]]\nname = \"x\"\nurl = \"https://a.example\"\nauth = { bearer = \"t\", client_credentials = { token_url = \"ftp://idp\", scope = \"s\" } }",
+        &[
+            "F: upstream[0].auth.client_credentials.token_url: invalid URL \"ftp://idp\": expected http:// or https://",
+            "F: upstream[0].auth.client_credentials.client_id: is required",
+            "F: upstream[0].auth.client_credentials.client_secret: is required",
+        ],
+    ),
+    (
+        "[[upstream]]\nname = \"x\"\nurl = \"https://a.example\"\nauth = { bearer = \"t\", client_credentials = { token_url = \"https://idp.example/token\", client_id = \"gw\", client_secret = \"s\" } }",
+        &["F: upstream[0].auth.client_credentials: conflicts with auth.bearer; set only one"],
+    ),
+    (
         "[[upstream]]\nname = \"x\"\ncommand = [\"a\"]\nenv = { \"BAD-NAME\" = \"1\", OK = \"env:MISSING_VAR\" }\ncwd = \"/nonexistent-dir\"",
         &[
             "F: upstream[0].env.BAD-NAME: invalid environment variable name \"BAD-NAME\"",

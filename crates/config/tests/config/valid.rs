@@ -129,12 +129,13 @@ const ROWS: &[(&str, Check)] = &[
                 url,
                 bearer,
                 headers,
+                oauth,
             } = &c.upstreams[1].transport
             else {
                 panic!()
             };
             assert_eq!(url, "http://127.0.0.1:9000/mcp");
-            assert!(bearer.is_none() && headers.is_empty());
+            assert!(bearer.is_none() && headers.is_empty() && oauth.is_none());
         },
     ),
     (

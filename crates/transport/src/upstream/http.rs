@@ -11,6 +11,7 @@ use portcullis_config::Secret;
 use portcullis_mcp::headers::{self as mcp_headers, encode_value};
 use portcullis_mcp::{Era, Id, Message, Method, Notification, Outcome, Request, Response};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
 use tokio::sync::{RwLock, broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -42,6 +43,8 @@ struct Shared {
     resource_subs: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Reopens the upstream notification stream (the subscribed set changed).
     relisten: tokio::sync::Notify,
+    /// The gateway's own OAuth token for this upstream, when it obtains one.
+    tokens: Option<Arc<dyn super::TokenSource>>,
 }
 
 #[path = "http_listen.rs"]
@@ -76,6 +79,7 @@ impl HttpUpstream {
         bearer: Option<Secret>,
         extra: &BTreeMap<String, Secret>,
         limits: UpstreamLimits,
+        tokens: Option<Arc<dyn super::TokenSource>>,
     ) -> Result<Self, UpstreamError> {
         let mut headers = HeaderMap::new();
         if let Some(b) = bearer {
@@ -117,6 +121,7 @@ impl HttpUpstream {
             stop: CancellationToken::new(),
             resource_subs: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             relisten: tokio::sync::Notify::new(),
+            tokens,
         });
         tokio::spawn(keep_connected(Arc::clone(&shared)));
         tokio::spawn(listen::run(Arc::clone(&shared)));
@@ -267,6 +272,50 @@ impl Shared {
         session_id: Option<&str>,
         name: Option<&str>,
     ) -> Result<reqwest::Response, UpstreamError> {
+        // With a token the gateway obtains itself, a 401 means the token went stale (revoked,
+        // keys rotated): fetch a new one and send once more.
+        let retry = self.tokens.as_ref().map(|_| bytes.clone());
+        let resp = self
+            .post_once(bytes, method, version, session_id, name)
+            .await?;
+        match (resp.status(), retry, &self.tokens) {
+            (reqwest::StatusCode::UNAUTHORIZED, Some(bytes), Some(tokens)) => {
+                tracing::info!(upstream = %self.name, "upstream refused the gateway's token; fetching a new one");
+                tokens.invalidate().await;
+                self.post_once(bytes, method, version, session_id, name)
+                    .await
+            }
+            _ => Ok(resp),
+        }
+    }
+
+    /// The `Authorization` header of the gateway's own token, if it obtains one.
+    pub(super) async fn authorize(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, UpstreamError> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(rb);
+        };
+        let token = tokens.token().await.map_err(|e| {
+            UpstreamError::Connect(format!("no access token for the upstream: {e}"))
+        })?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| {
+                UpstreamError::Connect("access token is not a valid header value".into())
+            })?;
+        value.set_sensitive(true);
+        Ok(rb.header(reqwest::header::AUTHORIZATION, value))
+    }
+
+    async fn post_once(
+        &self,
+        bytes: Vec<u8>,
+        method: Option<&str>,
+        version: &str,
+        session_id: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let mut rb = self
             .client
             .post(&self.url)
@@ -284,7 +333,9 @@ impl Shared {
         if let Some(s) = session_id {
             rb = rb.header(mcp_headers::SESSION_ID, s);
         }
-        rb.send()
+        self.authorize(rb)
+            .await?
+            .send()
             .await
             .map_err(|e| UpstreamError::Connect(without_url(&e)))
     }
@@ -627,15 +678,16 @@ impl Upstream for HttpUpstream {
         self.shared.stop.cancel();
         let session = self.shared.session.write().await.take();
         if let Some(Session { id: Some(id), .. }) = session {
-            let _ = self
+            let rb = self
                 .shared
                 .client
                 .delete(&self.shared.url)
                 .headers(self.shared.headers.clone())
                 .header(mcp_headers::SESSION_ID, id)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
+                .timeout(Duration::from_secs(2));
+            if let Ok(rb) = self.shared.authorize(rb).await {
+                let _ = rb.send().await;
+            }
         }
     }
 }

@@ -125,7 +125,9 @@ async fn listen_legacy(shared: &Arc<Shared>, session: &Session) -> Result<(), Up
     if let Some(sid) = &session.id {
         rb = rb.header(mcp_headers::SESSION_ID, sid);
     }
-    let resp = rb
+    let resp = shared
+        .authorize(rb)
+        .await?
         .send()
         .await
         .map_err(|e| UpstreamError::Connect(super::without_url(&e)))?;

@@ -116,22 +116,36 @@ pub struct UpstreamLimits {
     pub max_json_depth: usize,
 }
 
-/// Builds the configured upstream.
+/// Where an HTTP upstream's bearer token comes from when the gateway obtains it itself (an
+/// OAuth client credentials grant): fetched, cached and refreshed by the implementation.
+#[async_trait]
+pub trait TokenSource: Send + Sync + 'static {
+    /// A valid access token. The error text names no secret.
+    async fn token(&self) -> Result<secrecy::SecretString, String>;
+    /// Forgets the cached token (the upstream refused it).
+    async fn invalidate(&self);
+}
+
+/// Builds the configured upstream. `tokens` supplies the bearer of an HTTP upstream whose
+/// `auth.client_credentials` is set.
 pub fn connect(
     config: &portcullis_config::Upstream,
     limits: UpstreamLimits,
+    tokens: Option<Arc<dyn TokenSource>>,
 ) -> Result<Arc<dyn Upstream>, UpstreamError> {
     match &config.transport {
         portcullis_config::UpstreamTransport::Http {
             url,
             bearer,
             headers,
+            ..
         } => Ok(Arc::new(HttpUpstream::new(
             &config.name,
             url,
             bearer.clone(),
             headers,
             limits,
+            tokens,
         )?)),
         portcullis_config::UpstreamTransport::Stdio { command, env, cwd } => {
             Ok(Arc::new(StdioUpstream::spawn(
