@@ -1,12 +1,14 @@
-//! What each upstream's tools are, as the gateway last verified them: the definition, its
-//! compiled schemas, and whether it is blocked (changed since pinned, or poisoned).
+//! What each upstream's tools, prompts and resource templates are, as the gateway last
+//! verified them: the definition, (for tools) its compiled schemas, and whether it is blocked
+//! (changed since pinned, or poisoned).
 //!
-//! Fetched whole (every page of `tools/list`) on first use, again after the upstream says its
-//! list changed, when a listed definition differs from the one held here, and after
-//! [`MAX_AGE`]. Calls and lists consult it: a blocked tool is hidden and refused.
+//! Fetched whole (every page of `tools/list`, `prompts/list`, `resources/templates/list`) on
+//! first use, again after the upstream says a list changed, when a listed definition differs
+//! from the one held here, and after [`MAX_AGE`]. Calls and lists consult it: a blocked
+//! definition is hidden and refused.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use portcullis_guard::pins::{Definition, Kind as PinKind, PinState};
@@ -17,46 +19,79 @@ use serde_json::Value;
 
 use crate::Gateway;
 use crate::error::GatewayError;
+use crate::federation::Kind;
 use crate::lists::fetch_page;
 
 /// How long a verified catalog is trusted without a change notification.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
-/// How often a tool blocked by its pin looks at the pin store again.
+/// How often a definition blocked by its pin looks at the pin store again.
 pub const PIN_RECHECK: Duration = Duration::from_secs(1);
-/// Pages of `tools/list` read at most (a hostile upstream cannot page forever).
+/// Pages of one list read at most (a hostile upstream cannot page forever).
 const MAX_PAGES: usize = 64;
 
-/// One tool as its upstream defines it.
+/// The pinned kinds and how they are listed.
+const LISTS: [(PinKind, &str, &str); 3] = [
+    (PinKind::Tool, "tools/list", "tools"),
+    (PinKind::Prompt, "prompts/list", "prompts"),
+    (
+        PinKind::ResourceTemplate,
+        "resources/templates/list",
+        "resourceTemplates",
+    ),
+];
+
+/// The pin kind of a federation kind (plain resources are not pinned).
+pub fn pin_kind(kind: Kind) -> Option<PinKind> {
+    match kind {
+        Kind::Tool => Some(PinKind::Tool),
+        Kind::Prompt => Some(PinKind::Prompt),
+        Kind::Template => Some(PinKind::ResourceTemplate),
+        Kind::Resource => None,
+    }
+}
+
+/// One definition as its upstream defines it.
 #[derive(Debug)]
-pub struct ToolDef {
+pub struct Verified {
+    pub kind: PinKind,
     pub value: Value,
     pub digest: String,
-    /// Compiled `inputSchema`/`outputSchema`; an error makes the tool uncallable.
-    pub schema: Result<Arc<CompiledTool>, String>,
-    /// Why the tool is hidden and refused, if it is.
+    /// Tools: the compiled `inputSchema`/`outputSchema`; an error makes the tool uncallable.
+    pub schema: Option<Result<Arc<CompiledTool>, String>>,
+    /// Why it is hidden and refused, if it is.
     pub blocked: Option<String>,
     /// Blocked because it changed since it was pinned: an operator's `pins accept` lifts that,
     /// so the pin is re-read (at most every [`PIN_RECHECK`]).
     pin_changed: bool,
-    pin_checked: std::sync::Mutex<Instant>,
+    pin_checked: Mutex<Instant>,
 }
 
-impl ToolDef {
+/// A tool's verified definition.
+pub type ToolDef = Verified;
+
+impl Verified {
     pub fn annotations(&self) -> Option<&Value> {
         self.value.get("annotations")
     }
 }
 
-/// One upstream's verified tools, by the upstream's own name.
+/// One upstream's verified definitions, by kind and the upstream's own name (`uriTemplate`
+/// for templates).
 #[derive(Debug)]
-pub struct Tools {
-    pub by_name: HashMap<String, Arc<ToolDef>>,
+pub struct Catalog {
+    entries: HashMap<(PinKind, String), Arc<Verified>>,
     fetched: Instant,
+}
+
+impl Catalog {
+    pub fn get(&self, kind: PinKind, name: &str) -> Option<&Arc<Verified>> {
+        self.entries.get(&(kind, name.to_owned()))
+    }
 }
 
 #[derive(Default)]
 struct Slot {
-    current: RwLock<Option<Arc<Tools>>>,
+    current: RwLock<Option<Arc<Catalog>>>,
     refresh: tokio::sync::Mutex<()>,
 }
 
@@ -72,7 +107,7 @@ impl Catalogs {
         }
     }
 
-    fn cached(&self, idx: usize) -> Option<Arc<Tools>> {
+    fn cached(&self, idx: usize) -> Option<Arc<Catalog>> {
         let slot = self.slots.get(idx)?;
         slot.current
             .read()
@@ -80,17 +115,17 @@ impl Catalogs {
             .clone()
     }
 
-    /// Forgets upstream `idx`'s catalog (its list changed).
+    /// Forgets upstream `idx`'s catalog (a list changed).
     pub fn invalidate(&self, idx: usize) {
         if let Some(slot) = self.slots.get(idx) {
             *slot.current.write().unwrap_or_else(|p| p.into_inner()) = None;
         }
     }
 
-    /// Upstream `idx`'s tools: the cached catalog while fresh, else fetched and verified now.
-    pub async fn tools(&self, gw: &Gateway, idx: usize) -> Result<Arc<Tools>, GatewayError> {
+    /// Upstream `idx`'s catalog: the cached one while fresh, else fetched and verified now.
+    pub async fn catalog(&self, gw: &Gateway, idx: usize) -> Result<Arc<Catalog>, GatewayError> {
         match self.cached(idx) {
-            Some(t) if t.fetched.elapsed() < MAX_AGE => Ok(t),
+            Some(c) if c.fetched.elapsed() < MAX_AGE => Ok(c),
             seen => self.refresh(gw, idx, seen.as_ref()).await,
         }
     }
@@ -100,8 +135,8 @@ impl Catalogs {
         &self,
         gw: &Gateway,
         idx: usize,
-        seen: Option<&Arc<Tools>>,
-    ) -> Result<Arc<Tools>, GatewayError> {
+        seen: Option<&Arc<Catalog>>,
+    ) -> Result<Arc<Catalog>, GatewayError> {
         let slot = self
             .slots
             .get(idx)
@@ -113,41 +148,58 @@ impl Catalogs {
         {
             return Ok(now);
         }
-        let tools = Arc::new(fetch(gw, idx).await?);
-        *slot.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&tools));
-        Ok(tools)
+        let catalog = Arc::new(fetch(gw, idx).await?);
+        *slot.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&catalog));
+        Ok(catalog)
     }
 
-    /// The verified definition of a tool a list page shows: refreshed first when the page's
+    /// The verified definition of an item a list page shows: refreshed first when the page's
     /// definition is not the one verified (the upstream changed it without saying so).
     pub async fn listed(
         &self,
         gw: &Gateway,
         idx: usize,
+        kind: PinKind,
         name: &str,
         item: &Value,
-    ) -> Option<Arc<ToolDef>> {
-        let tools = self.tools(gw, idx).await.ok()?;
+    ) -> Option<Arc<Verified>> {
+        let catalog = self.catalog(gw, idx).await.ok()?;
         let digest = portcullis_guard::pins::digest(item);
-        let def = match tools.by_name.get(name) {
+        let def = match catalog.get(kind, name) {
             Some(def) if def.digest == digest => Arc::clone(def),
             _ => {
-                let tools = self.refresh(gw, idx, Some(&tools)).await.ok()?;
-                tools.by_name.get(name).cloned()?
+                let catalog = self.refresh(gw, idx, Some(&catalog)).await.ok()?;
+                catalog.get(kind, name).cloned()?
             }
         };
-        Some(self.recheck_pin(gw, idx, name, def).await)
+        Some(self.recheck_pin(gw, idx, def).await)
     }
 
-    /// A tool blocked by its pin, once more against the pin store: after `pins accept` the
-    /// catalog is fetched again (and the tool verified anew).
-    async fn recheck_pin(
+    /// The verified definition a call names (refreshed once if unknown).
+    pub async fn for_use(
         &self,
         gw: &Gateway,
         idx: usize,
+        kind: PinKind,
         name: &str,
-        def: Arc<ToolDef>,
-    ) -> Arc<ToolDef> {
+    ) -> Result<Arc<Verified>, GatewayError> {
+        let catalog = self.catalog(gw, idx).await?;
+        let def = match catalog.get(kind, name) {
+            Some(def) => Arc::clone(def),
+            None => {
+                let catalog = self.refresh(gw, idx, Some(&catalog)).await?;
+                catalog
+                    .get(kind, name)
+                    .cloned()
+                    .ok_or_else(|| GatewayError::UnknownTarget(gw.federation.expose(idx, name)))?
+            }
+        };
+        Ok(self.recheck_pin(gw, idx, def).await)
+    }
+
+    /// A definition blocked by its pin, once more against the pin store: after `pins accept`
+    /// the catalog is fetched again (and everything verified anew).
+    async fn recheck_pin(&self, gw: &Gateway, idx: usize, def: Arc<Verified>) -> Arc<Verified> {
         if !def.pin_changed {
             return def;
         }
@@ -162,10 +214,10 @@ impl Catalogs {
         if !due {
             return def;
         }
-        let Some(member) = gw.federation.member(idx) else {
-            return def;
-        };
-        let Some(current) = Definition::new(PinKind::Tool, def.value.clone()) else {
+        let (Some(member), Some(current)) = (
+            gw.federation.member(idx),
+            Definition::new(def.kind, def.value.clone()),
+        ) else {
             return def;
         };
         match gw
@@ -174,72 +226,54 @@ impl Catalogs {
             .await
         {
             Ok(statuses) if statuses.iter().all(|s| s.state == PinState::Unchanged) => {
-                tracing::info!(upstream = %member.name, tool = %name, "pin accepted; tool verified again");
+                tracing::info!(upstream = %member.name, kind = %def.kind.as_str(), name = %current.name, "pin accepted; verified again");
                 let seen = self.cached(idx);
                 match self.refresh(gw, idx, seen.as_ref()).await {
-                    Ok(tools) => tools.by_name.get(name).cloned().unwrap_or(def),
+                    Ok(catalog) => catalog.get(def.kind, &current.name).cloned().unwrap_or(def),
                     Err(_) => def,
                 }
             }
             _ => def,
         }
     }
-
-    /// The verified definition of the tool a call names (refreshed once if unknown).
-    pub async fn for_call(
-        &self,
-        gw: &Gateway,
-        idx: usize,
-        name: &str,
-    ) -> Result<Arc<ToolDef>, GatewayError> {
-        let tools = self.tools(gw, idx).await?;
-        let def =
-            match tools.by_name.get(name) {
-                Some(def) => Arc::clone(def),
-                None => {
-                    let tools = self.refresh(gw, idx, Some(&tools)).await?;
-                    tools.by_name.get(name).cloned().ok_or_else(|| {
-                        GatewayError::UnknownTarget(gw.federation.expose(idx, name))
-                    })?
-                }
-            };
-        Ok(self.recheck_pin(gw, idx, name, def).await)
-    }
 }
 
-/// Reads every page of the upstream's tools and verifies them: pins, poisoning scan, schemas.
-async fn fetch(gw: &Gateway, idx: usize) -> Result<Tools, GatewayError> {
+/// Reads every page of the upstream's lists and verifies them: pins, poisoning scan, schemas.
+async fn fetch(gw: &Gateway, idx: usize) -> Result<Catalog, GatewayError> {
     let member = gw
         .federation
         .member(idx)
         .ok_or_else(|| GatewayError::Internal("no such upstream".into()))?;
     let mut defs = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let (items, next) = fetch_page(
-            gw,
-            &crate::pipeline::EraCtx::Handshake,
-            idx,
-            "tools/list",
-            "tools",
-            &RawObject::new(),
-            cursor.as_deref(),
-        )
-        .await?;
-        for item in items {
-            let value: Value =
-                serde_json::from_str(item.to_raw().map_err(internal)?.get()).map_err(internal)?;
-            if let Some(def) = Definition::new(PinKind::Tool, value) {
-                defs.push(def);
+    for (kind, method, key) in LISTS {
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let (items, next) = fetch_page(
+                gw,
+                &crate::pipeline::EraCtx::Handshake,
+                idx,
+                method,
+                key,
+                &RawObject::new(),
+                cursor.as_deref(),
+            )
+            .await?;
+            for item in items {
+                let value: Value = serde_json::from_str(item.to_raw().map_err(internal)?.get())
+                    .map_err(internal)?;
+                if let Some(def) = Definition::new(kind, value) {
+                    defs.push(def);
+                }
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
             }
         }
-        match next {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
     }
-    let mut blocked: HashMap<String, String> = HashMap::new();
-    let mut pin_changed: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut blocked: HashMap<(PinKind, String), String> = HashMap::new();
+    let mut pin_changed: std::collections::HashSet<(PinKind, String)> =
+        std::collections::HashSet::new();
     if gw.guard.pin_tools {
         match gw.pins.compare(&member.name, &defs).await {
             Ok(statuses) => {
@@ -250,18 +284,18 @@ async fn fetch(gw: &Gateway, idx: usize) -> Result<Tools, GatewayError> {
                             seen_digest,
                         } => {
                             tracing::warn!(
-                                upstream = %member.name, tool = %s.name, pinned = %pinned_digest,
-                                seen = %seen_digest,
-                                "tool definition changed since it was pinned; blocked until `portcullis pins accept`"
+                                upstream = %member.name, kind = %s.kind.as_str(), name = %s.name,
+                                pinned = %pinned_digest, seen = %seen_digest,
+                                "definition changed since it was pinned; blocked until `portcullis pins accept`"
                             );
-                            pin_changed.insert(s.name.clone());
+                            pin_changed.insert((s.kind, s.name.clone()));
                             blocked.insert(
-                                s.name,
+                                (s.kind, s.name),
                                 "its definition changed since it was pinned".into(),
                             );
                         }
                         PinState::New => {
-                            tracing::info!(upstream = %member.name, tool = %s.name, "tool pinned")
+                            tracing::info!(upstream = %member.name, kind = %s.kind.as_str(), name = %s.name, "definition pinned")
                         }
                         PinState::Unchanged => {}
                     }
@@ -269,49 +303,57 @@ async fn fetch(gw: &Gateway, idx: usize) -> Result<Tools, GatewayError> {
             }
             Err(e) => {
                 // Fail closed: without the pins nothing can be shown to be unchanged.
-                tracing::error!(upstream = %member.name, error = %e, "pin store unavailable; every tool of this upstream is blocked");
+                tracing::error!(upstream = %member.name, error = %e, "pin store unavailable; every definition of this upstream is blocked");
                 for d in &defs {
-                    blocked.insert(d.name.clone(), "its pin could not be checked".into());
+                    blocked.insert(
+                        (d.kind, d.name.clone()),
+                        "its pin could not be checked".into(),
+                    );
                 }
             }
         }
     }
     if gw.guard.scan_tools {
-        let known: Vec<String> = defs.iter().map(|d| d.name.clone()).collect();
+        let known: Vec<String> = defs
+            .iter()
+            .filter(|d| d.kind == PinKind::Tool)
+            .map(|d| d.name.clone())
+            .collect();
         let findings = scan::scan(&defs, &known, &gw.guard.scan_options);
         for f in &findings {
-            tracing::warn!(upstream = %member.name, tool = %f.name, finding = ?f, "tool definition scan finding");
+            tracing::warn!(upstream = %member.name, name = %f.name, finding = ?f, "definition scan finding");
             if scan::blocks(std::slice::from_ref(f), gw.guard.scan_action) {
                 blocked
-                    .entry(f.name.clone())
+                    .entry((f.kind, f.name.clone()))
                     .or_insert_with(|| "its definition failed the poisoning scan".into());
             }
         }
     }
-    let by_name = defs
+    let entries = defs
         .into_iter()
         .map(|d| {
-            let schema = gw
-                .guard
-                .schemas
-                .get(&d.value)
-                .map_err(|e| e.to_string());
-            if let Err(e) = &schema {
-                tracing::warn!(upstream = %member.name, tool = %d.name, error = %e, "tool schema does not compile; tool is not callable");
-            }
-            let def = ToolDef {
+            let schema = (d.kind == PinKind::Tool).then(|| {
+                let compiled = gw.guard.schemas.get(&d.value).map_err(|e| e.to_string());
+                if let Err(e) = &compiled {
+                    tracing::warn!(upstream = %member.name, tool = %d.name, error = %e, "tool schema does not compile; tool is not callable");
+                }
+                compiled
+            });
+            let key = (d.kind, d.name.clone());
+            let def = Verified {
+                kind: d.kind,
                 digest: d.digest(),
-                pin_changed: pin_changed.contains(&d.name),
-                pin_checked: std::sync::Mutex::new(Instant::now()),
-                blocked: blocked.remove(&d.name),
+                pin_changed: pin_changed.contains(&key),
+                pin_checked: Mutex::new(Instant::now()),
+                blocked: blocked.remove(&key),
                 value: d.value,
                 schema,
             };
-            (d.name, Arc::new(def))
+            (key, Arc::new(def))
         })
         .collect();
-    Ok(Tools {
-        by_name,
+    Ok(Catalog {
+        entries,
         fetched: Instant::now(),
     })
 }

@@ -109,8 +109,8 @@ pub async fn list(
     build(key, Vec::new(), None, era.is_modern(), &mut ttl)
 }
 
-/// Whether one listed item shows: a tool must be verified (not blocked by its pin or the
-/// poisoning scan), and its use must not be definitely denied to this caller.
+/// Whether one listed item shows: a tool, prompt or template must be verified (not blocked by
+/// its pin or the poisoning scan), and its use must not be definitely denied to this caller.
 #[expect(
     clippy::too_many_arguments,
     reason = "one item's facts, read once by the caller"
@@ -126,8 +126,10 @@ async fn permitted(
     item: &RawObject,
 ) -> bool {
     let lister = filter.lister();
-    match kind {
-        Kind::Tool => {
+    // Pinned kinds must be verified (not blocked by their pin or the poisoning scan).
+    let verified = match crate::catalog::pin_kind(kind) {
+        None => None,
+        Some(pin) => {
             let Some(value) = item
                 .to_raw()
                 .ok()
@@ -135,16 +137,22 @@ async fn permitted(
             else {
                 return false;
             };
-            let Some(def) = gw.catalogs.listed(gw, idx, inner, &value).await else {
+            let Some(def) = gw.catalogs.listed(gw, idx, pin, inner, &value).await else {
                 return false;
             };
             if def.blocked.is_some() {
                 return false;
             }
+            Some(def)
+        }
+    };
+    match kind {
+        Kind::Tool => {
+            let annotations = verified.as_ref().and_then(|d| d.annotations());
             let attrs = gw
                 .policy
                 .overrides
-                .tool(upstream, inner, exposed, def.annotations());
+                .tool(upstream, inner, exposed, annotations);
             lister.visible(Action::CallTool, &Target::Tool(attrs))
         }
         Kind::Prompt => lister.visible(

@@ -384,14 +384,18 @@ async fn admit(
     let args = relay::arguments(method, req.params.as_deref());
     entry.target(&upstream, &target.exposed).args(args.as_ref());
     // [rate limit (principal × upstream × name) plugs in here]
-    let tool = match method {
-        Method::ToolsCall => Some(
+    let verified = match (method, crate::catalog::pin_kind(target.kind)) {
+        (Method::ToolsCall | Method::PromptsGet, Some(kind)) => Some(
             gw.catalogs
-                .for_call(gw, target.upstream, &target.inner)
+                .for_use(gw, target.upstream, kind, &target.inner)
                 .await?,
         ),
         _ => None,
     };
+    if let Some(why) = verified.as_ref().and_then(|d| d.blocked.clone()) {
+        return Err(GatewayError::Blocked(target.exposed.clone(), why));
+    }
+    let tool = verified.filter(|_| method == Method::ToolsCall);
     let (action, authz_target) =
         relay::authz_target(gw, method, &target, &upstream, tool.as_deref())?;
     let (decision, authorized) = gw.policy.authorize(

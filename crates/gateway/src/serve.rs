@@ -274,10 +274,8 @@ fn fan_out(gw: &Gateway, idx: usize, n: Notification) {
         "notifications/tools/list_changed"
         | "notifications/prompts/list_changed"
         | "notifications/resources/list_changed" => {
-            if n.method == "notifications/tools/list_changed" {
-                // Verify the new definitions (pins, scan) before they are listed or called.
-                gw.catalogs.invalidate(idx);
-            }
+            // Verify the new definitions (pins, scan) before they are listed or used.
+            gw.catalogs.invalidate(idx);
             gw.changes.publish(&n);
             let bytes = Bytes::from(n.to_bytes());
             for s in gw.sessions.all() {

@@ -43,12 +43,20 @@ pub async fn validate(
             if let Some(why) = &def.blocked {
                 return Err(GatewayError::Blocked(target.exposed.clone(), why.clone()));
             }
-            let compiled = def.schema.as_ref().map_err(|e| {
-                GatewayError::Blocked(
-                    target.exposed.clone(),
-                    format!("its schema is unusable: {e}"),
-                )
-            })?;
+            let compiled = match &def.schema {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
+                    return Err(GatewayError::Blocked(
+                        target.exposed.clone(),
+                        format!("its schema is unusable: {e}"),
+                    ));
+                }
+                None => {
+                    return Err(GatewayError::Internal(
+                        "a tool definition without schemas".into(),
+                    ));
+                }
+            };
             schema::check_args(compiled, args)
                 .map_err(|v| GatewayError::InvalidArguments(v.to_string()))?;
             let pending = gw
@@ -100,7 +108,7 @@ pub fn screen_result(
     result: &mut Value,
 ) -> Result<Screened, GatewayError> {
     if let Some((_, def)) = tool
-        && let Ok(compiled) = &def.schema
+        && let Some(Ok(compiled)) = &def.schema
     {
         schema::check_output(compiled, result).map_err(|v| GatewayError::UpstreamFailed {
             upstream: upstream.to_owned(),
