@@ -142,6 +142,20 @@ def test_every_request_leaves_one_record_and_the_chain_verifies(
     assert unreadable["method"] == "(unreadable)" and unreadable["decision"] == "deny"
     assert unreadable["client_ip"] == "127.0.0.1"
 
+    # The metrics count the same requests as the trail, by decision and principal class.
+    metrics = httpx.get(f"{gw.base_url}/metrics", timeout=10).text
+    for line in (
+        'portcullis_requests_total{method="tools/call",decision="allow",upstream="everything",principal_class="anonymous"} 1',
+        'portcullis_requests_total{method="tools/call",decision="deny",upstream="everything",principal_class="anonymous"} 2',
+        'portcullis_requests_total{method="tools/list",decision="allow",upstream="",principal_class="anonymous"} 1',
+        'portcullis_requests_total{method="other",decision="deny",upstream="",principal_class="unauthenticated"} 1',
+        'portcullis_stage_duration_seconds_count{stage="authz"} 3',
+        'portcullis_stage_duration_seconds_count{stage="validate"} 2',
+        'portcullis_stage_duration_seconds_count{stage="audit"} 5',
+        "portcullis_audit_queue_depth 0",
+    ):
+        assert line in metrics, f"missing {line!r} in\n{metrics}"
+
     gw.stop_and_check()
     verified = cli(gw, "audit", "verify", check=False)
     assert verified.returncode == 0, f"{verified.stdout}\n{verified.stderr}"
@@ -293,6 +307,11 @@ path = {json.dumps(str(jsonl))}
         assert want <= receiver.seqs(), f"syslog missed seq {sorted(want - receiver.seqs())[:10]}"
         lines = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
         assert {r["seq"] for r in lines} >= want
+        metrics = httpx.get(f"{gw.base_url}/metrics", timeout=10).text
+        failures = [
+            line for line in metrics.splitlines() if line.startswith("portcullis_audit_sink_failures{") and "syslog" in line
+        ]
+        assert failures and int(failures[0].rsplit(" ", 1)[1]) > 0, f"the outage is not in the metrics:\n{metrics}"
         gw.stop_and_check()
         # No secret anywhere: store, gateway log, sink outputs.
         haystacks = {

@@ -17,6 +17,8 @@ use crate::proof::Principal;
 pub struct Entry {
     draft: RecordDraft,
     started: Instant,
+    /// For metrics: `user`, `service`, `anonymous` or `unauthenticated`.
+    class: &'static str,
 }
 
 impl Entry {
@@ -31,6 +33,7 @@ impl Entry {
         Entry {
             draft,
             started: Instant::now(),
+            class: "unauthenticated",
         }
     }
 
@@ -42,6 +45,10 @@ impl Entry {
         self.draft.principal = Some(p.id.clone());
         self.draft.auth_method = Some(p.method.as_str().to_owned());
         self.draft.client_ip = p.client_ip.map(|ip| ip.to_string());
+        self.class = match p.method {
+            portcullis_authn::AuthMethod::Anonymous => "anonymous",
+            _ => p.kind.as_str(),
+        };
         self
     }
 
@@ -92,6 +99,14 @@ impl Entry {
         self
     }
 
+    /// The call ended without a response to send (cancelled, or the client went away).
+    pub fn abandoned(&mut self, why: &str) -> &mut Self {
+        self.draft.decision = Decision::Error;
+        self.draft.reason = Some(why.to_owned());
+        self.draft.status = None;
+        self
+    }
+
     /// The upstream answered with a JSON-RPC error (the call was allowed).
     pub fn upstream_error(&mut self, e: &ErrorObject) -> &mut Self {
         self.draft.decision = Decision::Error;
@@ -111,11 +126,22 @@ impl Entry {
         self
     }
 
-    /// Writes the record and waits until it is durable.
+    /// Writes the record and waits until it is durable; counts the request in the metrics.
     pub async fn commit(mut self, gw: &Gateway) -> Result<(), GatewayError> {
-        self.draft.latency_ms =
-            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        match gw.audit.append(self.draft).await {
+        let took = self.started.elapsed();
+        self.draft.latency_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        gw.metrics.observe(
+            &self.draft.method,
+            self.draft.decision.as_str(),
+            self.draft.upstream.as_deref().unwrap_or(""),
+            self.class,
+            took,
+        );
+        let writing = Instant::now();
+        let appended = gw.audit.append(self.draft).await;
+        gw.metrics
+            .stage(crate::metrics::Stage::Audit, writing.elapsed());
+        match appended {
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::error!(error = %e, "audit record could not be written; the request fails");

@@ -67,8 +67,7 @@ async fn post_mcp(
         }
     };
     if let Reply::Error { err, .. } = &reply {
-        tracing::info!(client.ip = %peer.addr.ip(), error = %err, "request refused");
-        gw.metrics.observe("", err.label(), "", started.elapsed());
+        tracing::info!(client.ip = %peer.addr.ip(), error = %err, latency_ms = started.elapsed().as_secs_f64() * 1000.0, "request refused");
     }
     render(&gw, reply, modern).await
 }
@@ -124,7 +123,11 @@ async fn accept(
         client_cert: peer.client_cert.as_ref(),
         query,
     };
-    let who = match authn::authenticate(gw, &seen).await {
+    let authenticating = Instant::now();
+    let who = authn::authenticate(gw, &seen).await;
+    gw.metrics
+        .stage(crate::metrics::Stage::Authn, authenticating.elapsed());
+    let who = match who {
         Ok(who) => who,
         Err(failure) => {
             // Read the message only to say in the record what was refused.
@@ -523,6 +526,7 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
 }
 
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    gw.refresh_gauges();
     for m in gw.federation.members() {
         let up = i64::from(m.upstream.health() == Health::Up);
         gw.metrics

@@ -212,6 +212,25 @@ impl Gateway {
         self.parked().remove(handle)
     }
 
+    /// Sets the gauges read from other components (audit queue, sinks) before a scrape.
+    pub fn refresh_gauges(&self) {
+        self.metrics
+            .audit_queue
+            .set(i64::try_from(self.audit.queue_depth()).unwrap_or(i64::MAX));
+        let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        for s in sinks.iter().flat_map(SinkSet::status) {
+            let labels = metrics::SinkLabels { sink: s.label };
+            self.metrics
+                .sink_failures
+                .get_or_create(&labels)
+                .set(i64::try_from(s.failures).unwrap_or(i64::MAX));
+            self.metrics
+                .sink_lag
+                .get_or_create(&labels)
+                .set(i64::try_from(s.lag).unwrap_or(i64::MAX));
+        }
+    }
+
     /// Stops upstreams, ends sessions, and flushes the audit trail and its sinks.
     pub async fn stop(&self) {
         self.shutdown.cancel();

@@ -398,6 +398,7 @@ async fn admit(
     let tool = verified.filter(|_| method == Method::ToolsCall);
     let (action, authz_target) =
         relay::authz_target(gw, method, &target, &upstream, tool.as_deref())?;
+    let deciding = std::time::Instant::now();
     let (decision, authorized) = gw.policy.authorize(
         who,
         action,
@@ -406,6 +407,8 @@ async fn admit(
         era.protocol_version(),
         target,
     );
+    gw.metrics
+        .stage(crate::metrics::Stage::Authz, deciding.elapsed());
     entry.policies(&decision.policy_ids);
     let authorized = authorized?;
     let subject = match (&tool, method) {
@@ -413,7 +416,11 @@ async fn admit(
         (None, Method::ResourcesRead) => validate::Subject::Resource,
         _ => validate::Subject::Other,
     };
-    let call = validate::validate(gw, authorized, subject, args.as_ref()).await?;
+    let validating = std::time::Instant::now();
+    let call = validate::validate(gw, authorized, subject, args.as_ref()).await;
+    gw.metrics
+        .stage(crate::metrics::Stage::Validate, validating.elapsed());
+    let call = call?;
     // [approval gate plugs in here: a policy's @approval("required") holds the call]
     Ok((call, tool))
 }

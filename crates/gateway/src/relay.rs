@@ -329,7 +329,9 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
             biased;
             () = current.cancel.cancelled() => {
                 tracing::info!(upstream = %member.name, mcp.method = %req.method, mcp.name = %target.exposed, "call cancelled");
-                gw.metrics.observe(&req.method, "cancelled", &member.name, started.elapsed());
+                entry.abandoned("cancelled by the client");
+                // The client is gone: nothing to answer, but the record must still be written.
+                let _ = entry.commit(&gw).await;
                 current.log.finish();
                 end_call(&era, &current.id);
                 return;
@@ -366,6 +368,8 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
                         Some(next) => current = next,
                         None => {
                             tracing::info!(upstream = %member.name, mcp.name = %target.exposed, "no retry came for input_required; call dropped");
+                            entry.abandoned("the client did not answer input_required");
+                            let _ = entry.commit(&gw).await;
                             return;
                         }
                     }
@@ -378,6 +382,8 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     while let Ok(ev) = erx.try_recv() {
         relay_event(&era, &current.log, ev);
     }
+    gw.metrics
+        .stage(crate::metrics::Stage::Upstream, started.elapsed());
     let id = current.id.clone();
     let tool = tool.as_deref().map(|def| (target.inner.as_str(), def));
     let (response, decision) = match result {
@@ -411,8 +417,6 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
         client.id = %principal, mcp.method = %req.method, mcp.name = %target.exposed, upstream = %member.name,
         decision, latency_ms = latency.as_secs_f64() * 1000.0, request_id = %entry.request_id(), "call"
     );
-    gw.metrics
-        .observe(&req.method, decision, &member.name, latency);
     let response = match entry.commit(&gw).await {
         Ok(()) => response,
         Err(err) => Response::error(Some(current.id.clone()), err.public().error),
