@@ -325,3 +325,19 @@ path = {json.dumps(str(jsonl))}
                 assert secret not in text, f"{secret[:6]}… found in the {where}"
     finally:
         receiver.close()
+
+
+def test_log_lines_are_redacted(gateway_factory: Callable[..., Gateway], tmp_path: Path) -> None:
+    """An upstream's error text quoting a secret reaches the operator's log masked."""
+    gw = gateway_factory(tmp_path / "gw")
+    uri = f"everything__demo://resource/static/document/{AWS_KEY}-{GITHUB_TOKEN}.md"
+    body = modern_envelope("resources/read", {"uri": uri}, id=7)
+    resp = post(gw.mcp_url, content=json.dumps(body).encode(), headers=modern_headers(body))
+    reply = jsonrpc_reply(resp, 7)
+    assert reply is not None and "error" in reply, reply
+    gw.stop_and_check()
+    logs = gw.logs()
+    assert "upstream returned an error" in logs, logs[-3000:]
+    assert "[REDACTED:" in logs
+    for secret in SECRETS:
+        assert secret not in logs, f"{secret[:6]}… in the gateway log"

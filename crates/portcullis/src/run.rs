@@ -93,6 +93,7 @@ pub async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    crate::logging::redact_with(std::sync::Arc::clone(&gateway.guard.redactor));
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %config.listen.addr, scheme, upstreams = config.upstreams.len(), "listening on /mcp");
     match portcullis_gateway::serve::serve(
