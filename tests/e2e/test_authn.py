@@ -671,3 +671,27 @@ async def test_upstream_token_comes_from_the_gateways_own_client_credentials_gra
     assert claims["iss"] == idp.issuer and claims["client_id"] == "gateway", claims
     assert claims["aud"] == upstream_url or upstream_url in claims["aud"], claims
     assert "gateway-secret" not in gw.logs()
+
+
+async def test_the_request_id_reaches_the_upstream_and_the_audit_record(
+    start_gateway: Callable[..., Gateway],
+    recorded_demo_http: HeaderRecorder,
+) -> None:
+    spec = UpstreamSpec(name="remote", url=f"{recorded_demo_http.base_url}/mcp")
+    gw = start_gateway([spec], allow_anonymous=False, auth={"api_keys": True, "max_failures": GENEROUS})
+    _, key = create_key(gw, "frank")
+    body = modern_envelope("tools/call", {"name": "remote__echo", "arguments": {"message": "joined"}})
+    resp = httpx.post(
+        gw.mcp_url, content=json.dumps(body).encode(), headers={**modern_headers(body), "x-api-key": key}, timeout=30
+    )
+    assert resp.status_code == 200, resp.text
+    calls = [json.loads(r.body) for r in recorded_demo_http.snapshot() if b'"tools/call"' in r.body]
+    assert len(calls) == 1, calls
+    request_id = calls[0]["params"]["_meta"]["io.portcullis/requestId"]
+    records = [
+        json.loads(line)
+        for line in cli(gw, "audit", "export", "--format", "jsonl").stdout.splitlines()
+        if line.strip()
+    ]
+    (record,) = [r for r in records if r["method"] == "tools/call"]
+    assert record["request_id"] == request_id and record["principal"] == "frank"

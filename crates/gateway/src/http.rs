@@ -283,6 +283,7 @@ fn classify(
             capabilities,
             client_info,
             log_level: None,
+            request_id: None,
         },
         caps,
     })

@@ -250,6 +250,7 @@ fn initialize(
         capabilities: params.get("capabilities").map(|c| Arc::from(c.to_owned())),
         client_info: params.get("clientInfo").map(|c| Arc::from(c.to_owned())),
         log_level: None,
+        request_id: None,
     };
     let session = gw
         .sessions

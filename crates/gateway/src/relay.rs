@@ -310,7 +310,10 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
         cancel,
     };
     let (etx, mut erx) = mpsc::channel(64);
-    let client = era.client();
+    let client = ClientContext {
+        request_id: Some(Arc::from(entry.request_id())),
+        ..era.client()
+    };
     let send = |params: Option<Box<RawValue>>| {
         member.upstream.call(Call {
             method: req.method.clone(),

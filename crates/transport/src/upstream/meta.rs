@@ -25,6 +25,9 @@ pub(crate) struct Prepared {
     pub client_token: Option<Box<RawValue>>,
 }
 
+/// The `_meta` key carrying the gateway's request id to upstreams.
+pub const REQUEST_ID: &str = "io.portcullis/requestId";
+
 /// Replaces `_meta.progressToken` with `token` (remembering the client's), and for a 2026-era
 /// upstream makes sure `_meta` carries the protocol version and client capabilities.
 pub(crate) fn prepare(
@@ -34,6 +37,7 @@ pub(crate) fn prepare(
     client: &ClientContext,
 ) -> Result<Prepared, serde_json::Error> {
     let needs_meta = modern
+        || client.request_id.is_some()
         || params
             .as_ref()
             .is_some_and(|p| p.get().contains("progressToken"));
@@ -54,6 +58,9 @@ pub(crate) fn prepare(
     let client_token = m.remove("progressToken");
     if client_token.is_some() {
         m.set("progressToken", token)?;
+    }
+    if let Some(id) = client.request_id.as_deref() {
+        m.set(REQUEST_ID, id)?;
     }
     if modern {
         if !m.contains(meta::PROTOCOL_VERSION) {

@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use http::HttpUpstream;
+pub use meta::REQUEST_ID;
 pub use stdio::StdioUpstream;
 
 /// What the downstream client declared about itself; a 2026-era upstream needs it on every request.
@@ -32,6 +33,10 @@ pub struct ClientContext {
     /// The least severe log level the client wants (`logging/setLevel` of a 2025-era session);
     /// sent to a 2026-era upstream as `_meta` logLevel when the request carries none.
     pub log_level: Option<Arc<str>>,
+    /// The gateway's id of the client request this call serves (its audit record's
+    /// `request_id`), sent upstream as `_meta["io.portcullis/requestId"]` so logs on both
+    /// sides can be joined.
+    pub request_id: Option<Arc<str>>,
 }
 
 /// One request to an upstream. `params` are already rewritten for the upstream (names without
