@@ -27,6 +27,7 @@ use portcullis_mcp::{
 use portcullis_transport::ClientContext;
 use serde_json::value::RawValue;
 use tokio_util::sync::DropGuard;
+use tracing::Instrument;
 
 use crate::Gateway;
 use crate::audit::Entry;
@@ -116,7 +117,18 @@ pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
         Message::Request(req) => {
             let mut entry = Entry::new(&req.method);
             entry.who(inbound.who.principal());
-            request(gw, req, inbound.who, inbound.era, entry).await
+            // Every log line about this request carries its id (the audit record's), the
+            // caller and the method.
+            let span = tracing::info_span!(
+                "request",
+                request_id = %entry.request_id(),
+                client.id = %inbound.who.principal().id,
+                auth.method = %inbound.who.principal().method,
+                mcp.method = %req.method,
+            );
+            request(gw, req, inbound.who, inbound.era, entry)
+                .instrument(span)
+                .await
         }
         Message::Notification(n) => notification(&inbound.era, n),
         Message::Response(r) => response(&inbound.era, r),
@@ -349,9 +361,7 @@ async fn routed(
                 era,
                 entry,
             };
-            tokio::spawn(async move {
-                relay::run(gw2, run, log2, token).await;
-            });
+            tokio::spawn(relay::run(gw2, run, log2, token).in_current_span());
             Reply::Stream { log, cancel }
         }
         Err(err) => Reply::Error {

@@ -299,6 +299,7 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     } = run;
     let started = Instant::now();
     let principal = call.principal.id.clone();
+    let policy_ids = call.policy_ids.clone();
     let target = call.into_inner();
     let Some(member) = gw.federation.member(target.upstream) else {
         log.finish();
@@ -418,7 +419,7 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     let latency = started.elapsed();
     tracing::info!(
         client.id = %principal, mcp.method = %req.method, mcp.name = %target.exposed, upstream = %member.name,
-        decision, latency_ms = latency.as_secs_f64() * 1000.0, request_id = %entry.request_id(), "call"
+        policy.ids = ?policy_ids, decision, latency_ms = latency.as_secs_f64() * 1000.0, "call"
     );
     let response = match entry.commit(&gw).await {
         Ok(()) => response,
