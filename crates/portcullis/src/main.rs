@@ -14,11 +14,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc: the request path allocates many small, short-lived buffers across threads, where
-/// it is measurably faster than the system allocator (see bench/RESULTS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(cli.log_format);
