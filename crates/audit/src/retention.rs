@@ -4,7 +4,6 @@
 //! deletes it and everything before it. `verify` starts after the latest anchor, expecting the
 //! anchored hash as the next record's `prev_hash`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use portcullis_store::now_ms;
@@ -12,7 +11,6 @@ use portcullis_store::sqlx::{self, Acquire};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-use crate::chain::GENESIS;
 use crate::checkpoint::{Checkpoint, CheckpointKind};
 use crate::clock;
 use crate::error::AuditError;
@@ -48,28 +46,11 @@ impl AuditLog {
         // The chain's current start: the latest anchor (its signature is `verify`'s business;
         // a rotated signing key must not stop retention).
         let checkpoints = table::checkpoints(store).await?;
-        let anchor = checkpoints
-            .iter()
-            .filter(|c| c.kind == CheckpointKind::Anchor)
-            .max_by_key(|c| c.seq);
-        let start = anchor.map_or(1, |a| a.seq + 1);
+        let mut walk = Walk::from_anchor(&checkpoints);
+        let start = walk.expected;
         if last_old < start {
             return Ok(PruneOutcome::NothingToPrune);
         }
-        let mut walk = Walk {
-            expected: start,
-            prev: anchor.map_or_else(|| GENESIS.to_owned(), |a| a.hash.clone()),
-            records: 0,
-            first_seq: None,
-            checkpoints: checkpoints
-                .iter()
-                .filter(|c| c.kind == CheckpointKind::Checkpoint && c.seq >= start)
-                .fold(BTreeMap::new(), |mut map: BTreeMap<u64, Vec<String>>, c| {
-                    map.entry(c.seq).or_default().push(c.hash.clone());
-                    map
-                }),
-            problem: None,
-        };
         walk.run_until(store, start - 1, last_old).await?;
         if let Some(problem) = walk.problem {
             return Err(AuditError::PruneRefused {

@@ -156,28 +156,9 @@ pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport
             }),
         }
     }
-    let anchor = valid
-        .iter()
-        .filter(|c| c.kind == CheckpointKind::Anchor)
-        .max_by_key(|c| c.seq)
-        .cloned();
-    let start = anchor.as_ref().map_or(1, |a| a.seq + 1);
-    let mut walk = Walk {
-        expected: start,
-        prev: anchor
-            .as_ref()
-            .map_or_else(|| GENESIS.to_owned(), |a| a.hash.clone()),
-        records: 0,
-        first_seq: None,
-        checkpoints: valid
-            .iter()
-            .filter(|c| c.kind == CheckpointKind::Checkpoint && c.seq >= start)
-            .fold(BTreeMap::new(), |mut map: BTreeMap<u64, Vec<String>>, c| {
-                map.entry(c.seq).or_default().push(c.hash.clone());
-                map
-            }),
-        problem: None,
-    };
+    let anchor = latest_anchor(&valid).map(|a| a.seq);
+    let mut walk = Walk::from_anchor(&valid);
+    let start = walk.expected;
     walk.run(store, start - 1).await?;
     let last = walk.expected - 1;
     let last_checkpoint = valid.iter().map(|c| c.seq).max();
@@ -235,7 +216,7 @@ pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport
     let problem = problems.into_iter().min_by_key(|p| p.seq);
     Ok(VerifyReport {
         records: walk.records,
-        anchor: anchor.map(|a| a.seq),
+        anchor,
         first_seq: walk.first_seq,
         last_seq: (walk.records > 0).then_some(last),
         checkpoints: valid.len() as u64,
@@ -256,7 +237,36 @@ pub(crate) struct Walk {
     pub(crate) problem: Option<Problem>,
 }
 
+/// The chain's current start: the latest retention anchor, if any.
+pub(crate) fn latest_anchor(checkpoints: &[Checkpoint]) -> Option<&Checkpoint> {
+    checkpoints
+        .iter()
+        .filter(|c| c.kind == CheckpointKind::Anchor)
+        .max_by_key(|c| c.seq)
+}
+
 impl Walk {
+    /// A walk from the chain's current start (after the latest anchor, else genesis), checking
+    /// record hashes against the checkpoints at or after it.
+    pub(crate) fn from_anchor(checkpoints: &[Checkpoint]) -> Walk {
+        let anchor = latest_anchor(checkpoints);
+        let start = anchor.map_or(1, |a| a.seq + 1);
+        Walk {
+            expected: start,
+            prev: anchor.map_or_else(|| GENESIS.to_owned(), |a| a.hash.clone()),
+            records: 0,
+            first_seq: None,
+            checkpoints: checkpoints
+                .iter()
+                .filter(|c| c.kind == CheckpointKind::Checkpoint && c.seq >= start)
+                .fold(BTreeMap::new(), |mut map: BTreeMap<u64, Vec<String>>, c| {
+                    map.entry(c.seq).or_default().push(c.hash.clone());
+                    map
+                }),
+            problem: None,
+        }
+    }
+
     /// Walks records with `seq > after` until the end or the first problem.
     pub(crate) async fn run(&mut self, store: &Store, after: u64) -> Result<(), AuditError> {
         self.run_until(store, after, u64::MAX).await
