@@ -274,6 +274,7 @@ impl Shared {
     ) -> Result<reqwest::Response, UpstreamError> {
         // With a token the gateway obtains itself, a 401 means the token went stale (revoked,
         // keys rotated): fetch a new one and send once more.
+        let bytes = bytes::Bytes::from(bytes);
         let retry = self.tokens.as_ref().map(|_| bytes.clone());
         let resp = self
             .post_once(bytes, method, version, session_id, name)
@@ -310,7 +311,7 @@ impl Shared {
 
     async fn post_once(
         &self,
-        bytes: Vec<u8>,
+        bytes: bytes::Bytes,
         method: Option<&str>,
         version: &str,
         session_id: Option<&str>,
