@@ -105,6 +105,23 @@ def test_check_missing_file_exits_2(portcullis_bin: Path, tmp_path: Path) -> Non
     assert "absent.toml" in done.stdout + done.stderr
 
 
+def test_check_loads_tls_files_and_audit_keys(portcullis_bin: Path, tmp_path: Path) -> None:
+    """Files that exist but cannot be used (a PEM without a certificate, a short key) are
+    configuration errors too, reported by `check` before `run` would fail."""
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    (tmp_path / "portcullis.toml").write_text(
+        '[listen]\naddr = "127.0.0.1:9"\n[listen.tls]\ncert = "cert.pem"\nkey = "key.pem"\n'
+        '[audit]\nencryption_key = "file:short.key"\n'
+    )
+    (tmp_path / "short.key").write_text("abcd\n")
+    done = run_cli(portcullis_bin, "check", "--config", tmp_path / "portcullis.toml", cwd=tmp_path)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "listen.tls" in out and "no certificate" in out, out
+    assert "audit.encryption_key" in out and "need exactly 32" in out, out
+
+
 def test_run_bad_config_exits_2(portcullis_bin: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path / "bad", bad_config_text("unknown-key-in-listen"), name="bad.toml")
     done = run_cli(portcullis_bin, "run", "--config", config, "--log-format", "json", cwd=tmp_path, timeout=30)

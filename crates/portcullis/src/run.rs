@@ -44,6 +44,22 @@ pub fn check(path: &Path) -> ExitCode {
                 eprintln!("guard rules invalid: {} problem(s)", errors.len());
                 return ExitCode::from(EXIT_BAD_CONFIG);
             }
+            let mut problems: Vec<String> = portcullis_audit::check_keys(&config.audit)
+                .into_iter()
+                .map(|p| format!("audit: {p}"))
+                .collect();
+            if let Some(tls) = &config.listen.tls
+                && let Err(e) = portcullis_authn::tls::server_config(tls)
+            {
+                problems.push(format!("listen.tls: {e}"));
+            }
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("error: {p}");
+                }
+                eprintln!("configuration invalid: {} problem(s)", problems.len());
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
             println!(
                 "{}: ok ({} upstream(s))",
                 path.display(),
