@@ -39,7 +39,6 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "tasks-request-headers": "the tasks extension is not relayed",
         "tasks-dispatch-and-envelope": "the tasks extension is not relayed",
         "tasks-mrtr-composition": "the tasks extension is not relayed",
-        "http-custom-header-server-validation": "SEP-2243 custom parameter headers are not mirrored upstream",
     },
 }
 

@@ -213,6 +213,7 @@ fn classify(
             return Ok(EraCtx::Modern {
                 client: ClientContext::default(),
                 caps: ClientCaps::default(),
+                params: Vec::new(),
             });
         }
     };
@@ -278,14 +279,24 @@ fn classify(
         .and_then(|m| m.get(meta::CLIENT_INFO))
         .map(|c| Arc::from(c.to_owned()));
     let caps = ClientCaps::from_json(capabilities.as_deref());
+    let mut params = Vec::new();
+    for (name, value) in headers {
+        if let Some(suffix) = name.as_str().strip_prefix(mh::PARAM_PREFIX) {
+            let value = value.to_str().map_err(|_| mh::HeaderMismatch::Param {
+                name: suffix.to_owned(),
+                problem: "is not text",
+            })?;
+            params.push((suffix.to_owned(), value.to_owned()));
+        }
+    }
     Ok(EraCtx::Modern {
         client: ClientContext {
             capabilities,
             client_info,
-            log_level: None,
-            request_id: None,
+            ..ClientContext::default()
         },
         caps,
+        params,
     })
 }
 

@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use portcullis_mcp::headers as mh;
 use portcullis_mcp::{
     Id, Message, Method, Notification, Outcome, RawObject, Request, Response, Revision,
 };
@@ -49,6 +50,8 @@ pub enum EraCtx {
     Modern {
         client: ClientContext,
         caps: ClientCaps,
+        /// The request's `Mcp-Param-*` headers: (lowercase suffix, raw value).
+        params: Vec<(String, String)>,
     },
 }
 
@@ -262,7 +265,7 @@ fn initialize(
         capabilities: params.get("capabilities").map(|c| Arc::from(c.to_owned())),
         client_info: params.get("clientInfo").map(|c| Arc::from(c.to_owned())),
         log_level: None,
-        request_id: None,
+        ..ClientContext::default()
     };
     let session = gw
         .sessions
@@ -407,6 +410,12 @@ async fn admit(
         return Err(GatewayError::Blocked(target.exposed.clone(), why));
     }
     let tool = verified.filter(|_| method == Method::ToolsCall);
+    // 2026-07-28 over HTTP: arguments the tool declares with `x-mcp-header` also travel as
+    // `Mcp-Param-*` headers, which must agree with the body (SEP-2243).
+    if let (EraCtx::Modern { params, .. }, Some(def)) = (era, &tool) {
+        let declared = mh::param_headers(def.value.get("inputSchema"));
+        mh::check_params(&declared, args.as_ref(), params)?;
+    }
     let (action, authz_target) =
         relay::authz_target(gw, method, &target, &upstream, tool.as_deref())?;
     let deciding = std::time::Instant::now();

@@ -311,8 +311,16 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
         cancel,
     };
     let (etx, mut erx) = mpsc::channel(64);
+    let param_headers = tool.as_deref().map_or_else(Vec::new, |def| {
+        let declared = portcullis_mcp::headers::param_headers(def.value.get("inputSchema"));
+        portcullis_mcp::headers::params_for(
+            &declared,
+            arguments(method, req.params.as_deref()).as_ref(),
+        )
+    });
     let client = ClientContext {
         request_id: Some(Arc::from(entry.request_id())),
+        param_headers,
         ..era.client()
     };
     let send = |params: Option<Box<RawValue>>| {

@@ -20,6 +20,89 @@ pub enum HeaderMismatch {
     Malformed { header: &'static str },
     #[error("header {header} value does not match the request body")]
     Differs { header: &'static str },
+    /// A tool argument declared with `x-mcp-header` (SEP-2243) and its `Mcp-Param-*` header
+    /// disagree: missing, malformed, or a different value.
+    #[error("header Mcp-Param-{name} {problem}")]
+    Param { name: String, problem: &'static str },
+}
+
+/// The `Mcp-Param-*` header prefix (compared case-insensitively).
+pub const PARAM_PREFIX: &str = "mcp-param-";
+
+/// The arguments of a tool that travel as headers: `(argument, header suffix)` for every
+/// property of `input_schema` with an `x-mcp-header` string.
+pub fn param_headers(input_schema: Option<&serde_json::Value>) -> Vec<(String, String)> {
+    input_schema
+        .and_then(|s| s.get("properties"))
+        .and_then(serde_json::Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .filter_map(|(arg, p)| {
+                    let header = p.get("x-mcp-header")?.as_str()?;
+                    Some((arg.clone(), header.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An argument's value as its header carries it: strings as they are, numbers and booleans
+/// as JSON text; other values (and `null`) have no header form.
+pub fn param_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Checks a `tools/call`'s `Mcp-Param-*` headers against its arguments (SEP-2243): every
+/// argument declared with `x-mcp-header` that the body carries must come with its header, and
+/// a header must decode (`=?base64?…?=` strictly; anything else is literal, surrounding
+/// whitespace removed) to exactly the body's value. `headers` are (lowercase suffix, raw value).
+pub fn check_params(
+    declared: &[(String, String)],
+    arguments: Option<&serde_json::Value>,
+    headers: &[(String, String)],
+) -> Result<(), HeaderMismatch> {
+    for (arg, name) in declared {
+        let body = arguments.and_then(|a| a.get(arg)).and_then(param_text);
+        let lower = name.to_ascii_lowercase();
+        let header = headers.iter().find(|(n, _)| *n == lower).map(|(_, v)| v);
+        let problem = |problem| HeaderMismatch::Param {
+            name: name.clone(),
+            problem,
+        };
+        match (body, header) {
+            (None, None) => {}
+            (Some(_), None) => return Err(problem("is missing")),
+            (body, Some(raw)) => {
+                let decoded = decode_value(raw.trim_matches([' ', '\t']))
+                    .map_err(|BadValue| problem("is malformed"))?;
+                if body.as_deref() != Some(decoded.as_str()) {
+                    return Err(problem("does not match the argument"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `Mcp-Param-*` headers a call with `arguments` carries to a server whose tool declares
+/// `declared` (full header names, values encoded for the wire).
+pub fn params_for(
+    declared: &[(String, String)],
+    arguments: Option<&serde_json::Value>,
+) -> Vec<(String, String)> {
+    declared
+        .iter()
+        .filter_map(|(arg, name)| {
+            let value = arguments?.get(arg).and_then(param_text)?;
+            Some((format!("Mcp-Param-{name}"), encode_value(&value)))
+        })
+        .collect()
 }
 
 /// A header value that is neither header-safe text nor valid `=?base64?…?=` UTF-8.
@@ -126,6 +209,94 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn param_header_table() {
+        use serde_json::json;
+        let schema = json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "limit": {"type": "integer", "x-mcp-header": "Limit"},
+            "note": {"type": "string"}
+        }});
+        let declared = param_headers(Some(&schema));
+        assert_eq!(declared.len(), 2);
+        let hello_b64 = "=?base64?SGVsbG8=?=";
+        // (arguments, headers, ok)
+        let rows: Vec<(serde_json::Value, Vec<(&str, &str)>, bool)> = vec![
+            (json!({"region": "eu"}), vec![("region", "eu")], true),
+            (json!({"region": "eu"}), vec![("region", "  eu  ")], true),
+            (
+                json!({"region": "Hello"}),
+                vec![("region", hello_b64)],
+                true,
+            ),
+            (
+                json!({"region": "Hello"}),
+                vec![("region", "=?base64?SGVsbG8?=")],
+                false,
+            ),
+            (
+                json!({"region": "Hello"}),
+                vec![("region", "=?base64?SGVs!!!bG8=?=")],
+                false,
+            ),
+            (
+                json!({"region": "SGVsbG8="}),
+                vec![("region", "SGVsbG8=")],
+                true,
+            ),
+            (
+                json!({"region": "=?base64?SGVsbG8="}),
+                vec![("region", "=?base64?SGVsbG8=")],
+                true,
+            ),
+            (json!({"region": "eu"}), vec![], false),
+            (json!({"region": "eu"}), vec![("region", "us")], false),
+            (json!({}), vec![("region", "eu")], false),
+            (json!({}), vec![], true),
+            (
+                json!({"region": "eu", "limit": 5}),
+                vec![("region", "eu"), ("limit", "5")],
+                true,
+            ),
+            (
+                json!({"region": "eu", "limit": 5}),
+                vec![("region", "eu")],
+                false,
+            ),
+            (json!({"note": "x"}), vec![], true),
+        ];
+        for (args, headers, ok) in rows {
+            let headers: Vec<(String, String)> = headers
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            assert_eq!(
+                check_params(&declared, Some(&args), &headers).is_ok(),
+                ok,
+                "{args} {headers:?}"
+            );
+        }
+        // What the gateway sends upstream round-trips through the check.
+        for value in ["eu", " padded ", "Grüße", "=?base64?x?="] {
+            let args = json!({"region": value});
+            let sent: Vec<(String, String)> = params_for(&declared, Some(&args))
+                .into_iter()
+                .map(|(n, v)| {
+                    (
+                        n.to_ascii_lowercase()
+                            .trim_start_matches(PARAM_PREFIX)
+                            .to_owned(),
+                        v,
+                    )
+                })
+                .collect();
+            assert!(
+                check_params(&declared, Some(&args), &sent).is_ok(),
+                "{value:?} {sent:?}"
+            );
+        }
+    }
 
     fn h<'a>(v: Option<&'a str>, m: Option<&'a str>, n: Option<&'a str>) -> MetaHeaders<'a> {
         MetaHeaders {

@@ -28,6 +28,13 @@ struct Session {
     id: Option<String>,
 }
 
+/// What a request's routing headers say besides its method: `Mcp-Name` and `Mcp-Param-*`.
+#[derive(Clone, Copy, Default)]
+struct Route<'a> {
+    name: Option<&'a str>,
+    params: &'a [(String, String)],
+}
+
 struct Shared {
     name: String,
     url: String,
@@ -188,7 +195,7 @@ impl Shared {
             },
             id: None,
         };
-        match self.post(&probe, &modern, None, None).await {
+        match self.post(&probe, &modern, None, None, &[]).await {
             Ok(Posted::Outcome(Outcome::Result(r))) => {
                 if let Some(identity) = handshake::read_discover(&r) {
                     return Ok(Session { identity, id: None });
@@ -203,7 +210,9 @@ impl Shared {
             method: "initialize".into(),
             params: Some(handshake::initialize_params()),
         };
-        let resp = self.send(&init, None, "2025-11-25", None).await?;
+        let resp = self
+            .send(&init, None, "2025-11-25", Route::default())
+            .await?;
         let session_id = resp
             .headers()
             .get(mcp_headers::SESSION_ID)
@@ -243,10 +252,16 @@ impl Shared {
         req: &Request,
         session_id: Option<&str>,
         version: &str,
-        name: Option<&str>,
+        route: Route<'_>,
     ) -> Result<reqwest::Response, UpstreamError> {
-        self.post_bytes(req.to_bytes(), Some(&req.method), version, session_id, name)
-            .await
+        self.post_bytes(
+            req.to_bytes(),
+            Some(&req.method),
+            version,
+            session_id,
+            route,
+        )
+        .await
     }
 
     async fn send_bytes(
@@ -258,7 +273,8 @@ impl Shared {
     ) -> Result<reqwest::Response, UpstreamError> {
         let method = (!method.is_empty()).then_some(method);
         let version = session.identity.protocol_version.as_str();
-        self.post_bytes(bytes, method, version, session.id.as_deref(), name)
+        let route = Route { name, params: &[] };
+        self.post_bytes(bytes, method, version, session.id.as_deref(), route)
             .await
     }
 
@@ -270,20 +286,20 @@ impl Shared {
         method: Option<&str>,
         version: &str,
         session_id: Option<&str>,
-        name: Option<&str>,
+        route: Route<'_>,
     ) -> Result<reqwest::Response, UpstreamError> {
         // With a token the gateway obtains itself, a 401 means the token went stale (revoked,
         // keys rotated): fetch a new one and send once more.
         let bytes = bytes::Bytes::from(bytes);
         let retry = self.tokens.as_ref().map(|_| bytes.clone());
         let resp = self
-            .post_once(bytes, method, version, session_id, name)
+            .post_once(bytes, method, version, session_id, route)
             .await?;
         match (resp.status(), retry, &self.tokens) {
             (reqwest::StatusCode::UNAUTHORIZED, Some(bytes), Some(tokens)) => {
                 tracing::info!(upstream = %self.name, "upstream refused the gateway's token; fetching a new one");
                 tokens.invalidate().await;
-                self.post_once(bytes, method, version, session_id, name)
+                self.post_once(bytes, method, version, session_id, route)
                     .await
             }
             _ => Ok(resp),
@@ -315,7 +331,7 @@ impl Shared {
         method: Option<&str>,
         version: &str,
         session_id: Option<&str>,
-        name: Option<&str>,
+        route: Route<'_>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let mut rb = self
             .client
@@ -328,8 +344,11 @@ impl Shared {
         if let Some(m) = method {
             rb = rb.header(mcp_headers::METHOD, m);
         }
-        if let Some(n) = name {
+        if let Some(n) = route.name {
             rb = rb.header(mcp_headers::NAME, encode_value(n));
+        }
+        for (header, value) in route.params {
+            rb = rb.header(header.as_str(), value.as_str());
         }
         if let Some(s) = session_id {
             rb = rb.header(mcp_headers::SESSION_ID, s);
@@ -347,16 +366,21 @@ impl Shared {
         session: &Session,
         events: Option<&mpsc::Sender<Event>>,
         client_token: Option<&RawValue>,
+        params: &[(String, String)],
     ) -> Result<Posted, UpstreamError> {
         let name = Method::parse(&req.method)
             .name_field()
             .and_then(|f| meta::params_str(req.params.as_deref(), f));
+        let route = Route {
+            name: name.as_deref(),
+            params,
+        };
         let resp = self
             .send(
                 req,
                 session.id.as_deref(),
                 &session.identity.protocol_version,
-                name.as_deref(),
+                route,
             )
             .await?;
         let Id::Int(id) = req.id else {
@@ -538,6 +562,7 @@ impl Shared {
                     &session,
                     call.events.as_ref(),
                     prepared.client_token.as_deref(),
+                    &call.client.param_headers,
                 )
                 .await;
             let mut guard = guard;

@@ -103,7 +103,7 @@ async fn listen_modern(shared: &Arc<Shared>, session: &Session) -> Result<(), Up
         method: "subscriptions/listen".into(),
         params: prepared.params,
     };
-    match shared.post(&req, session, None, None).await? {
+    match shared.post(&req, session, None, None, &[]).await? {
         Posted::Outcome(Outcome::Error(e)) => Err(UpstreamError::Protocol(format!(
             "subscriptions/listen refused: {} ({})",
             e.message, e.code

@@ -37,6 +37,9 @@ pub struct ClientContext {
     /// `request_id`), sent upstream as `_meta["io.portcullis/requestId"]` so logs on both
     /// sides can be joined.
     pub request_id: Option<Arc<str>>,
+    /// `Mcp-Param-*` headers for this call (full name, wire value), sent by the HTTP
+    /// transport: the arguments the upstream's tool declares with `x-mcp-header`.
+    pub param_headers: Vec<(String, String)>,
 }
 
 /// One request to an upstream. `params` are already rewritten for the upstream (names without
