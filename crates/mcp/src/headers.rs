@@ -222,7 +222,8 @@ mod tests {
         assert_eq!(declared.len(), 2);
         let hello_b64 = "=?base64?SGVsbG8=?=";
         // (arguments, headers, ok)
-        let rows: Vec<(serde_json::Value, Vec<(&str, &str)>, bool)> = vec![
+        type Row<'a> = (serde_json::Value, Vec<(&'a str, &'a str)>, bool);
+        let rows: Vec<Row<'_>> = vec![
             (json!({"region": "eu"}), vec![("region", "eu")], true),
             (json!({"region": "eu"}), vec![("region", "  eu  ")], true),
             (
