@@ -1,6 +1,6 @@
 //! Per-component, forward-only migrations recorded in `portcullis_migrations`.
 
-use sqlx::{Acquire, Executor};
+use sqlx::Executor;
 
 use crate::{Dialect, Store, StoreError};
 
@@ -44,8 +44,13 @@ pub(crate) async fn run(
     component: &str,
     migrations: &[Migration],
 ) -> Result<(), StoreError> {
-    let mut conn = store.pool.acquire().await?;
-    let mut tx = conn.begin().await?;
+    // SQLite: take the write lock up front. A deferred transaction that reads the ledger and
+    // then writes fails at once with SQLITE_BUSY (no busy wait) when another connection
+    // committed in between, e.g. the audit writer.
+    let mut tx = match store.dialect {
+        Dialect::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await?,
+        Dialect::Postgres => store.pool.begin().await?,
+    };
     match store.dialect {
         // One migrator at a time across replicas; released at commit.
         Dialect::Postgres => {
