@@ -104,12 +104,11 @@ async fn verify(config_path: &Path, public_keys: &[PathBuf], format: VerifyForma
         Ok(trusted) => trusted,
         Err(e) => return setup_error(e),
     };
-    let store = match portcullis_store::Store::open(&config.storage.url).await {
+    let store = match report::open_store(&config).await {
         Ok(store) => store,
         Err(e) => return setup_error(e),
     };
     let outcome = async {
-        portcullis_audit::migrate(&store).await?;
         let signed = !portcullis_audit::checkpoints(&store).await?.is_empty();
         if signed && trusted.is_empty() {
             return Ok(None);

@@ -9,12 +9,7 @@ use portcullis_audit::export::{ExportFormat, export};
 use portcullis_audit::report::{ChainState, ChainStatus, ReportFormat, render, report_from_store};
 use portcullis_store::Store;
 
-const EXIT_BAD_SETUP: u8 = 2;
-
-fn setup_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(EXIT_BAD_SETUP)
-}
+use super::setup_error;
 
 /// `--since 7d` → the Unix milliseconds that long before `now_ms`.
 fn since_ms(text: &str, now_ms: i64) -> Result<i64, String> {
@@ -24,7 +19,8 @@ fn since_ms(text: &str, now_ms: i64) -> Result<i64, String> {
     Ok(now_ms.saturating_sub(span))
 }
 
-async fn open_store(config: &portcullis_config::Config) -> Result<Store, String> {
+/// The store with the audit tables migrated.
+pub(super) async fn open_store(config: &portcullis_config::Config) -> Result<Store, String> {
     let store = Store::open(&config.storage.url)
         .await
         .map_err(|e| e.to_string())?;
@@ -32,6 +28,13 @@ async fn open_store(config: &portcullis_config::Config) -> Result<Store, String>
         .await
         .map_err(|e| e.to_string())?;
     Ok(store)
+}
+
+/// The configuration and its audit store, or the exit code to end with.
+async fn load_store(config_path: &Path) -> Result<(portcullis_config::Config, Store), ExitCode> {
+    let config = crate::run::load(config_path)?;
+    let store = open_store(&config).await.map_err(setup_error)?;
+    Ok((config, store))
 }
 
 /// What `audit verify` would say, for the report's header and footer.
@@ -98,13 +101,9 @@ pub async fn report(
         Ok(since) => since,
         Err(e) => return setup_error(e),
     };
-    let config = match crate::run::load(config_path) {
-        Ok(config) => config,
+    let (config, store) = match load_store(config_path).await {
+        Ok(loaded) => loaded,
         Err(code) => return code,
-    };
-    let store = match open_store(&config).await {
-        Ok(store) => store,
-        Err(e) => return setup_error(e),
     };
     let chain = if verify {
         chain_status(&config, &store).await
@@ -167,13 +166,9 @@ pub async fn export_records(config_path: &Path, format: &str, since: Option<&str
         Ok(since) => since,
         Err(e) => return setup_error(e),
     };
-    let config = match crate::run::load(config_path) {
-        Ok(config) => config,
+    let (_, store) = match load_store(config_path).await {
+        Ok(loaded) => loaded,
         Err(code) => return code,
-    };
-    let store = match open_store(&config).await {
-        Ok(store) => store,
-        Err(e) => return setup_error(e),
     };
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let result = export(&store, format, since, &mut out).await;
