@@ -8,7 +8,6 @@ import hashlib
 import json
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.access import audit_export, cli, store_bytes
 from harness.gateway import Gateway, render_config
 from harness.procs import free_port
 from harness.rawhttp import BASE_HEADERS, jsonrpc_reply, modern_envelope, modern_headers, post
@@ -51,29 +51,6 @@ def call(gw: Gateway, name: str, arguments: dict[str, Any], *, id: int = 1, time
     reply = jsonrpc_reply(resp, id)
     assert reply is not None, f"no JSON-RPC reply (HTTP {resp.status_code}): {resp.text[:300]!r}"
     return reply
-
-
-def cli(gw: Gateway, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(gw.binary), *args, "--config", str(gw.config_path)],
-        cwd=gw.workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check:
-        assert proc.returncode == 0, f"portcullis {' '.join(args)} exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-def export(gw: Gateway) -> list[dict[str, Any]]:
-    out = cli(gw, "audit", "export", "--format", "jsonl").stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def store_bytes(workdir: Path) -> bytes:
-    """The SQLite store with its WAL and shared-memory files."""
-    return b"".join(p.read_bytes() for p in sorted(workdir.glob("portcullis.db*")))
 
 
 @pytest.fixture
@@ -122,7 +99,7 @@ def test_every_request_leaves_one_record_and_the_chain_verifies(
     malformed = httpx.post(gw.mcp_url, content=b"{not json", headers=BASE_HEADERS, timeout=10)
     assert malformed.status_code == 400
 
-    records = export(gw)
+    records = audit_export(gw)
     # Exactly one record per request: 5 requests, 5 records, in request order.
     assert len(records) == 5, [(r["method"], r.get("name"), r["decision"]) for r in records]
     assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)
@@ -203,7 +180,7 @@ def test_kill_9_under_load_loses_no_record_of_an_answered_call(
 
     # After the crash: every answered call has its record, and the chain is intact.
     restarted = gateway_factory(workdir, port=gw.port)
-    records = export(restarted)
+    records = audit_export(restarted)
     digests = {r["args_digest"] for r in records if r["method"] == "tools/call"}
     missing = [m for m in got if digest({"message": m}) not in digests]
     assert not missing, f"{len(missing)} answered call(s) have no audit record: {missing[:5]}"
@@ -299,7 +276,7 @@ path = {json.dumps(str(jsonl))}
     try:
         for i in range(20, 25):
             assert "result" in call(gw, "everything__echo", {"message": f"after #{i}"}, id=i + 1)
-        want = {r["seq"] for r in export(gw)}
+        want = {r["seq"] for r in audit_export(gw)}
         assert len(want) == 25
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline and not want <= receiver.seqs():
@@ -315,7 +292,7 @@ path = {json.dumps(str(jsonl))}
         gw.stop_and_check()
         # No secret anywhere: store, gateway log, sink outputs.
         haystacks = {
-            "store": store_bytes(gw.workdir).decode(errors="replace"),
+            "store": store_bytes(gw).decode(errors="replace"),
             "log": gw.logs(),
             "syslog": receiver.text(),
             "jsonl": jsonl.read_text(),

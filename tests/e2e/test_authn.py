@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from harness.access import audit_export, cli, gateway_logs, store_bytes
 from harness.authserver import AuthServer, LocalIssuer, other_key_token, token_header
 from harness.clients import text_of
 from harness.gateway import Gateway
@@ -184,32 +184,6 @@ def assert_refused(resp: httpx.Response, status: int = 401, error: str | None = 
     return challenge
 
 
-def cli(gw: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(gw.binary), *args, "--config", str(gw.config_path)],
-        cwd=gw.workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, f"portcullis {' '.join(args)}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-def audit_records(gw: Gateway) -> list[dict[str, Any]]:
-    out = cli(gw, "audit", "export", "--format", "jsonl").stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def store_bytes(gw: Gateway) -> bytes:
-    """The SQLite store with its WAL and shared-memory files."""
-    return b"".join(p.read_bytes() for p in sorted(gw.workdir.glob("portcullis.db*")))
-
-
-def gateway_logs(gw: Gateway) -> str:
-    return "".join(p.read_text(errors="replace") for p in sorted((gw.workdir / "logs").glob("portcullis.*.log")))
-
-
 def unknown_key(n: int = 0) -> str:
     """A well-formed API key (``pk_live_<16 hex>_<64 hex>``) that nobody created."""
     return f"pk_live_{n:016x}_{'ab' * 32}"
@@ -240,7 +214,7 @@ async def test_jwt_from_real_authorization_server_through_the_sdk(oauth: OAuthGa
             result = await client.call_tool(ECHO, {"message": f"through the SDK ({era})"})
             assert isinstance(result, types.CallToolResult) and not result.is_error
             assert text_of(result) == f"through the SDK ({era})"
-    records = [r for r in audit_records(oauth.gw) if r.get("method") == "tools/call" and r.get("decision") == "allow"]
+    records = [r for r in audit_export(oauth.gw) if r.get("method") == "tools/call" and r.get("decision") == "allow"]
     assert records, "the allowed call is audited"
     assert records[-1]["principal"] == "jwt-client" and records[-1]["auth_method"] == "jwt", records[-1]
     assert token not in json.dumps(records)
@@ -261,7 +235,7 @@ async def test_without_credentials_401_points_to_metadata(oauth: OAuthGateway) -
         assert resp.status_code == 401, f"{method} /mcp without credentials: HTTP {resp.status_code}"
         assert f'resource_metadata="{metadata_url}"' in resp.headers.get("www-authenticate", ""), resp.headers
     # Each of the three refusals (POST, GET, DELETE) left its record.
-    denies = [r for r in audit_records(oauth.gw) if r.get("decision") == "deny" and r.get("status") == 401]
+    denies = [r for r in audit_export(oauth.gw) if r.get("decision") == "deny" and r.get("status") == 401]
     assert len(denies) == 3, denies
     assert all(r.get("client_ip") == "127.0.0.1" and not r.get("principal") for r in denies), denies
 
@@ -335,7 +309,7 @@ async def test_forged_and_misdirected_jwts_are_refused(oauth: OAuthGateway) -> N
     # The gateway still serves honest callers, and nothing above was locked out.
     assert_echoed(call_echo(oauth.gw, bearer(oauth.jwt())))
 
-    records = audit_records(oauth.gw)
+    records = audit_export(oauth.gw)
     text = json.dumps(records)
     for name, token, _ in rows:
         signature = token.split(".")[-1]
@@ -376,7 +350,7 @@ async def test_opaque_tokens_by_introspection(oauth: OAuthGateway) -> None:
     assert_refused(
         call_echo(oauth.gw, bearer(oauth.opaque(resource="https://other.example/mcp"))), 401, "invalid_token"
     )
-    records = [r for r in audit_records(oauth.gw) if r.get("decision") == "allow" and r.get("method") == "tools/call"]
+    records = [r for r in audit_export(oauth.gw) if r.get("decision") == "allow" and r.get("method") == "tools/call"]
     assert records and records[-1]["principal"] == "opaque-client", records
     assert records[-1]["auth_method"] == "introspection", records[-1]
 
@@ -385,7 +359,7 @@ async def test_missing_required_scope_is_403(oauth: OAuthGateway) -> None:
     for token in (oauth.jwt(scope="tools:read"), oauth.opaque(scope="tools:read")):
         challenge = assert_refused(call_echo(oauth.gw, bearer(token)), 403, "insufficient_scope")
         assert 'scope="mcp"' in challenge, challenge
-    denies = [r for r in audit_records(oauth.gw) if r.get("decision") == "deny" and r.get("status") == 403]
+    denies = [r for r in audit_export(oauth.gw) if r.get("decision") == "deny" and r.get("status") == 403]
     assert {r.get("principal") for r in denies} >= {"jwt-client", "opaque-client"}, denies
 
 
@@ -439,7 +413,7 @@ async def test_api_key_lifecycle(start_gateway: Callable[..., Gateway], portcull
     assert secret not in logs, "the API key is in the gateway log"
 
     # Every refusal is audited: who (the key's principal or id), from where; never the key.
-    records = audit_records(gw)
+    records = audit_export(gw)
     text = json.dumps(records)
     assert secret not in text
     denies = [r for r in records if r.get("decision") == "deny"]
@@ -471,7 +445,7 @@ async def test_unknown_and_malformed_keys(
     time.sleep(2.1)
     challenge = assert_refused(call_echo(gw, {"x-api-key": short}), 401, "invalid_token")
     assert "expired" in challenge, challenge
-    denies = [r for r in audit_records(gw) if r.get("decision") == "deny"]
+    denies = [r for r in audit_export(gw) if r.get("decision") == "deny"]
     assert any(r.get("principal") == "bob" or key_id in json.dumps(r) for r in denies), denies
     assert wrong_secret.rsplit("_", 1)[-1] not in json.dumps(denies)
 
@@ -514,7 +488,7 @@ async def test_token_mint_and_jwks(start_gateway: Callable[..., Gateway], portcu
     ).stdout.strip()
     assert_refused(call_echo(gw, bearer(other)), 401, "invalid_token")
 
-    records = audit_records(gw)
+    records = audit_export(gw)
     allowed = [r for r in records if r.get("decision") == "allow" and r.get("method") == "tools/call"]
     assert allowed and allowed[-1]["principal"] == "ci-bot", allowed
     assert token not in json.dumps(records) and other not in json.dumps(records)
@@ -547,7 +521,7 @@ async def test_repeated_failures_lock_the_address_out(
     # While locked out even a good key is refused: the address is, before any credential check.
     locked = call_echo(gw, {"x-api-key": key})
     assert locked.status_code == 429 and "retry-after" in locked.headers, locked.status_code
-    records = audit_records(gw)
+    records = audit_export(gw)
     limited = [r for r in records if r.get("status") == 429]
     assert limited and all(r.get("decision") == "deny" and r.get("client_ip") == "127.0.0.1" for r in limited), limited
     assert key.rsplit("_", 1)[-1] not in json.dumps(records)
@@ -688,10 +662,5 @@ async def test_the_request_id_reaches_the_upstream_and_the_audit_record(
     calls = [json.loads(r.body) for r in recorded_demo_http.snapshot() if b'"tools/call"' in r.body]
     assert len(calls) == 1, calls
     request_id = calls[0]["params"]["_meta"]["io.portcullis/requestId"]
-    records = [
-        json.loads(line)
-        for line in cli(gw, "audit", "export", "--format", "jsonl").stdout.splitlines()
-        if line.strip()
-    ]
-    (record,) = [r for r in records if r["method"] == "tools/call"]
+    (record,) = [r for r in audit_export(gw) if r["method"] == "tools/call"]
     assert record["request_id"] == request_id and record["principal"] == "frank"

@@ -36,7 +36,7 @@ from mcp.shared.exceptions import MCPError
 from harness import paths
 from harness import scripted_server as scripted
 from harness.access import audit_rows, create_key, gateway_logs, last_seq, session
-from harness.clients import all_prompts, all_tools
+from harness.clients import Outcome, all_prompts, all_tools
 from harness.gateway import Gateway, running_gateway
 from harness.rawhttp import jsonrpc_reply, modern_envelope, modern_headers
 from harness.upstreams import UpstreamSpec, demo_stdio, everything_stdio
@@ -170,18 +170,6 @@ def corpus_gateways(
             return started[set_name]
 
         yield get
-
-
-@dataclass
-class Outcome:
-    """What the gateway answered: a result, or a JSON-RPC error (code, message)."""
-
-    result: Any = None
-    code: int | None = None
-    message: str = ""
-
-    def describe(self) -> str:
-        return f"error {self.code}: {self.message}" if self.code is not None else f"result {self.result!r:.300}"
 
 
 async def send_row(client: Any, row: dict[str, Any]) -> Outcome:

@@ -30,7 +30,7 @@ from mcp.shared.exceptions import MCPError
 
 from harness import scripted_server as scripted
 from harness.access import audit_rows, cli, gateway_logs, store_bytes
-from harness.clients import ERAS, MODERN, all_tools, connect, text_of
+from harness.clients import ERAS, MODERN, Outcome, all_tools, connect, text_of
 from harness.gateway import Gateway, render_config, running_gateway, write_config
 from harness.procs import free_port
 from harness.rawhttp import modern_call
@@ -41,16 +41,6 @@ pytestmark = pytest.mark.anyio
 INVALID_PARAMS = -32602
 BLOCKED = -31008
 SECRET = "the contents outside the root\n"
-
-
-@dataclass
-class Outcome:
-    result: Any = None
-    code: int | None = None
-    message: str = ""
-
-    def describe(self) -> str:
-        return f"error {self.code}: {self.message}" if self.code is not None else f"result {self.result!r:.300}"
 
 
 async def call(client: Any, name: str, args: dict[str, Any]) -> Outcome:

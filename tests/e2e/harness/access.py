@@ -6,6 +6,7 @@ SDK sessions that authenticate with them, and the audit rows the gateway stores 
 - :func:`session`: ``async with session(url, key, era) as client`` — the official SDK client
   sending ``X-API-Key``.
 - :func:`audit_rows`: the ``audit_records`` table of the gateway's SQLite store (read-only).
+- :func:`audit_export`: the records as ``portcullis audit export`` prints them (JSON Lines).
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def audit_rows(gw: Gateway, after_seq: int = 0) -> list[dict[str, Any]]:
         record["policy_ids"] = json.loads(record["policy_ids"]) if record.get("policy_ids") else []
         out.append(record)
     return out
+
+
+def audit_export(gw: Gateway) -> list[dict[str, Any]]:
+    """Every record, as ``portcullis audit export --format jsonl`` prints it."""
+    out = cli(gw, "audit", "export", "--format", "jsonl").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def last_seq(gw: Gateway) -> int:

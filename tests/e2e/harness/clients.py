@@ -78,6 +78,18 @@ async def all_prompts(client: Client) -> list[types.Prompt]:
 
 
 @dataclass
+class Outcome:
+    """What the gateway answered: a result, or a JSON-RPC error (code, message)."""
+
+    result: Any = None
+    code: int | None = None
+    message: str = ""
+
+    def describe(self) -> str:
+        return f"error {self.code}: {self.message}" if self.code is not None else f"result {self.result!r:.300}"
+
+
+@dataclass
 class SamplingStub:
     """A sampling callback that answers every request with ``answer`` and records the requests."""
 
