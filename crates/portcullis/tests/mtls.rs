@@ -294,6 +294,14 @@ fn audit_records(gw: &Gateway) -> Vec<Value> {
         .collect()
 }
 
+/// The records of `tools/call` requests among `records`.
+fn tool_calls(records: &[Value]) -> Vec<&Value> {
+    records
+        .iter()
+        .filter(|r| r["method"] == "tools/call")
+        .collect()
+}
+
 /// An error and its sources, for failure messages.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -423,10 +431,7 @@ async fn client_certificate_names_the_principal() {
     assert_eq!((status, echoed(&reply)), (200, Some("again")), "{reply}");
 
     let records = audit_records(&gw);
-    let calls: Vec<&Value> = records
-        .iter()
-        .filter(|r| r["method"] == "tools/call")
-        .collect();
+    let calls = tool_calls(&records);
     let allowed: Vec<&&Value> = calls.iter().filter(|r| r["decision"] == "allow").collect();
     assert_eq!(allowed.len(), 2, "{calls:#?}");
     for r in &allowed {
@@ -507,10 +512,7 @@ async fn mtls_and_api_key_are_both_required() {
     }
 
     let records = audit_records(&gw);
-    let calls: Vec<&Value> = records
-        .iter()
-        .filter(|r| r["method"] == "tools/call")
-        .collect();
+    let calls = tool_calls(&records);
     let allowed: Vec<&&Value> = calls.iter().filter(|r| r["decision"] == "allow").collect();
     assert_eq!(allowed.len(), 1, "{calls:#?}");
     assert_eq!(allowed[0]["principal"], "alice", "{}", allowed[0]);
