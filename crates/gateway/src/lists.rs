@@ -15,7 +15,7 @@ use crate::pipeline::EraCtx;
 use crate::proof::Authenticated;
 use crate::relay::upstream_error;
 use crate::results::prefix_key;
-use portcullis_authz::{Action, Target};
+use portcullis_authz::{Action, Lister, Target};
 
 fn method_of(kind: Kind) -> (&'static str, &'static str) {
     match kind {
@@ -46,6 +46,8 @@ pub async fn list(
     let n = gw.federation.members().len();
     let mut ttl: Option<u64> = None;
     let filter = ListFilter::new(&gw.policy, who, era.protocol_version());
+    // The caller's entity is built once for the whole page, not per item.
+    let lister = filter.lister();
     let list_action = match kind {
         Kind::Tool => Action::ListTools,
         Kind::Prompt => Action::ListPrompts,
@@ -75,7 +77,7 @@ pub async fn list(
             if !gw.federation.record(kind, &exposed, idx) {
                 continue;
             }
-            if !permitted(gw, &filter, idx, &upstream, kind, &inner, &exposed, &item).await {
+            if !permitted(gw, &lister, idx, &upstream, kind, &inner, &exposed, &item).await {
                 continue;
             }
             if prefix_key(
@@ -117,7 +119,7 @@ pub async fn list(
 )]
 async fn permitted(
     gw: &Gateway,
-    filter: &ListFilter,
+    lister: &Lister<'_>,
     idx: usize,
     upstream: &str,
     kind: Kind,
@@ -125,7 +127,6 @@ async fn permitted(
     exposed: &str,
     item: &RawObject,
 ) -> bool {
-    let lister = filter.lister();
     // Pinned kinds must be verified (not blocked by their pin or the poisoning scan).
     let verified = match crate::catalog::pin_kind(kind) {
         None => None,
