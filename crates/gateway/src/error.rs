@@ -19,8 +19,6 @@ pub enum GatewayError {
     HostRejected(String),
     #[error("request _meta invalid: {0}")]
     MetaInvalid(&'static str),
-    #[error("authentication required")]
-    Unauthenticated,
     #[error("authentication failed: {0}")]
     Auth(Box<portcullis_authn::AuthFailure>),
     #[error("denied by policy: {reason}")]
@@ -111,11 +109,6 @@ impl GatewayError {
                 S::BAD_REQUEST,
                 ErrorCode::InvalidParams,
                 format!("Invalid params: {why}"),
-            ),
-            E::Unauthenticated => (
-                S::UNAUTHORIZED,
-                ErrorCode::Gateway(codes::UNAUTHENTICATED),
-                "authentication required".into(),
             ),
             E::Auth(f) => (
                 f.status(),
@@ -250,9 +243,6 @@ impl GatewayError {
                     out.push((http::header::RETRY_AFTER, s.to_string()));
                 }
             }
-            GatewayError::Unauthenticated => {
-                out.push((http::header::WWW_AUTHENTICATE, "Bearer".to_owned()));
-            }
             GatewayError::MethodNotAllowed => out.push((http::header::ALLOW, "POST".to_owned())),
             _ => {}
         }
@@ -267,7 +257,7 @@ impl GatewayError {
             E::BodyTooLarge(_) => "too_large",
             E::OriginRejected(_) | E::HostRejected(_) => "origin",
             E::MetaInvalid(_) => "invalid_params",
-            E::Unauthenticated | E::Auth(_) => "unauthenticated",
+            E::Auth(_) => "unauthenticated",
             E::Denied { .. } => "deny",
             E::InvalidArguments(_) => "invalid_arguments",
             E::Blocked(..) => "blocked",
@@ -315,7 +305,6 @@ mod tests {
                 403,
                 -32600,
             ),
-            (GatewayError::Unauthenticated, 401, codes::UNAUTHENTICATED),
             (
                 GatewayError::HeaderMismatch(HeaderMismatch::Missing("Mcp-Method")),
                 400,

@@ -39,10 +39,8 @@ pub async fn validate(
         .unwrap_or_default();
     let principal = call.principal.id.as_str();
     match subject {
+        // Whether the tool is blocked was decided before authorization (pipeline.rs::admit).
         Subject::Tool(def) => {
-            if let Some(why) = &def.blocked {
-                return Err(GatewayError::Blocked(target.exposed.clone(), why.clone()));
-            }
             let compiled = match &def.schema {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => {
