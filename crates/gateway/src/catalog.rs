@@ -58,6 +58,8 @@ pub struct Verified {
     pub digest: String,
     /// Tools: the compiled `inputSchema`/`outputSchema`; an error makes the tool uncallable.
     pub schema: Option<Result<Arc<CompiledTool>, String>>,
+    /// Tools: the arguments declared with `x-mcp-header` (argument, header suffix).
+    pub param_headers: Vec<(String, String)>,
     /// Why it is hidden and refused, if it is.
     pub blocked: Option<String>,
     /// Blocked because it changed since it was pinned: an operator's `pins accept` lifts that,
@@ -340,7 +342,13 @@ async fn fetch(gw: &Gateway, idx: usize) -> Result<Catalog, GatewayError> {
                 compiled
             });
             let key = (d.kind, d.name.clone());
+            let param_headers = if d.kind == PinKind::Tool {
+                portcullis_mcp::headers::param_headers(d.value.get("inputSchema"))
+            } else {
+                Vec::new()
+            };
             let def = Verified {
+                param_headers,
                 kind: d.kind,
                 digest: d.digest(),
                 pin_changed: pin_changed.contains(&key),

@@ -346,7 +346,7 @@ async fn routed(
         return reply;
     }
     match admit(gw, &req, method, &who, &era, &mut entry).await {
-        Ok((call, tool)) => {
+        Ok((call, tool, args)) => {
             // A 2025-era stream is resumable and outlives its connection; a 2026-era call is
             // cancelled when its reply is dropped (closing the stream is the cancellation signal).
             let (log, token) = match &era {
@@ -359,6 +359,7 @@ async fn routed(
             let run = relay::Run {
                 call,
                 tool,
+                args,
                 req,
                 method,
                 era,
@@ -386,6 +387,7 @@ async fn admit(
     (
         Validated<relay::Target>,
         Option<Arc<crate::catalog::ToolDef>>,
+        Option<serde_json::Value>,
     ),
     GatewayError,
 > {
@@ -413,8 +415,7 @@ async fn admit(
     // 2026-07-28 over HTTP: arguments the tool declares with `x-mcp-header` also travel as
     // `Mcp-Param-*` headers, which must agree with the body (SEP-2243).
     if let (EraCtx::Modern { params, .. }, Some(def)) = (era, &tool) {
-        let declared = mh::param_headers(def.value.get("inputSchema"));
-        mh::check_params(&declared, args.as_ref(), params)?;
+        mh::check_params(&def.param_headers, args.as_ref(), params)?;
     }
     let (action, authz_target) =
         relay::authz_target(gw, method, &target, &upstream, tool.as_deref())?;
@@ -442,7 +443,7 @@ async fn admit(
         .stage(crate::metrics::Stage::Validate, validating.elapsed());
     let call = call?;
     // [approval gate plugs in here: a policy's @approval("required") holds the call]
-    Ok((call, tool))
+    Ok((call, tool, args))
 }
 
 /// A 2026-era retry carrying a `requestState` the gateway minted: hand it to the waiting call.

@@ -280,6 +280,8 @@ pub struct Run {
     pub call: Validated<Target>,
     /// The verified definition, for `tools/call`.
     pub tool: Option<Arc<ToolDef>>,
+    /// The call's arguments, as read by the checks before it.
+    pub args: Option<Value>,
     pub req: Request,
     pub method: Method,
     pub era: EraCtx,
@@ -292,6 +294,7 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     let Run {
         call,
         tool,
+        args,
         req,
         method,
         era,
@@ -312,11 +315,7 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     };
     let (etx, mut erx) = mpsc::channel(64);
     let param_headers = tool.as_deref().map_or_else(Vec::new, |def| {
-        let declared = portcullis_mcp::headers::param_headers(def.value.get("inputSchema"));
-        portcullis_mcp::headers::params_for(
-            &declared,
-            arguments(method, req.params.as_deref()).as_ref(),
-        )
+        portcullis_mcp::headers::params_for(&def.param_headers, args.as_ref())
     });
     let client = ClientContext {
         request_id: Some(Arc::from(entry.request_id())),
