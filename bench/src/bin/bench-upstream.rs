@@ -3,6 +3,12 @@
 //! (returns its `message`; `--result-bytes N` pads the text), and `GET /count` (requests
 //! served, to measure the gateway's upstream requests per client call).
 //!
+//! It also answers a 2025-era client (for peer gateways that speak only the handshake era):
+//! `initialize` (negotiates 2025-03-26, 2025-06-18 or 2025-11-25 and hands out an
+//! `Mcp-Session-Id`, which it does not require afterwards), `ping`, notifications (202),
+//! `GET` of the endpoint (405: no SSE stream) and `DELETE` of a session (204). Replies are
+//! always JSON, never SSE. Every request but `GET /count` is counted.
+//!
 //! `bench-upstream --addr 127.0.0.1:9100 [--tools 1] [--result-bytes 0]`
 
 use std::net::SocketAddr;
@@ -19,6 +25,7 @@ use serde_json::{Value, json};
 
 struct State {
     served: AtomicU64,
+    sessions: AtomicU64,
     tools: Value,
     padding: String,
 }
@@ -53,6 +60,7 @@ fn main() -> ExitCode {
     };
     let state = Arc::new(State {
         served: AtomicU64::new(0),
+        sessions: AtomicU64::new(0),
         tools: tool_list(tools),
         padding: "x".repeat(result_bytes),
     });
@@ -86,7 +94,8 @@ fn tool_list(n: usize) -> Value {
             })
         })
         .collect();
-    json!({ "tools": tools, "resultType": "complete" })
+    // `ttlMs` and `cacheScope` are required on 2026-07-28 list and discover results.
+    json!({ "tools": tools, "ttlMs": 0, "cacheScope": "public", "resultType": "complete" })
 }
 
 async fn serve(addr: SocketAddr, state: Arc<State>) -> std::io::Result<()> {
@@ -126,10 +135,15 @@ async fn handle(
         let n = state.served.load(Ordering::Relaxed);
         return Ok(reply(StatusCode::OK, Bytes::from(n.to_string())));
     }
+    state.served.fetch_add(1, Ordering::Relaxed);
+    if req.method() == Method::DELETE {
+        // A 2025-era client ending its session.
+        return Ok(reply(StatusCode::NO_CONTENT, Bytes::new()));
+    }
     if req.method() != Method::POST {
+        // Includes a 2025-era client's GET for a server-to-client SSE stream: none here.
         return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, Bytes::new()));
     }
-    state.served.fetch_add(1, Ordering::Relaxed);
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return Ok(reply(StatusCode::BAD_REQUEST, Bytes::new())),
@@ -150,8 +164,12 @@ async fn handle(
             "supportedVersions": ["2026-07-28"],
             "capabilities": {"tools": {}},
             "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "bench-upstream", "version": "0"}},
+            "ttlMs": 0,
+            "cacheScope": "public",
             "resultType": "complete"
         }),
+        "initialize" => return Ok(initialize(&state, &msg, id)),
+        "ping" => json!({}),
         "tools/list" => state.tools.clone(),
         "tools/call" => {
             let message = msg
@@ -171,4 +189,33 @@ async fn handle(
     };
     let out = json!({"jsonrpc": "2.0", "id": id, "result": result});
     Ok(reply(StatusCode::OK, Bytes::from(out.to_string())))
+}
+
+/// The 2025-era handshake: the requested version if it is one this server knows, else the
+/// newest 2025 one; a fresh `Mcp-Session-Id` on the reply.
+fn initialize(state: &State, msg: &Value, id: Value) -> Response<Full<Bytes>> {
+    const KNOWN: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+    let requested = msg
+        .pointer("/params/protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let version = KNOWN
+        .iter()
+        .find(|v| **v == requested)
+        .copied()
+        .unwrap_or(KNOWN[0]);
+    let out = json!({"jsonrpc": "2.0", "id": id, "result": {
+        "protocolVersion": version,
+        "capabilities": {"tools": {}},
+        "serverInfo": {"name": "bench-upstream", "version": "0"}
+    }});
+    let mut resp = reply(StatusCode::OK, Bytes::from(out.to_string()));
+    let session = format!(
+        "bench-{:016x}",
+        state.sessions.fetch_add(1, Ordering::Relaxed) + 1
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&session) {
+        resp.headers_mut().insert("mcp-session-id", value);
+    }
+    resp
 }
