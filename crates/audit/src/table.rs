@@ -87,10 +87,15 @@ const RECORD_COLUMNS: &str = "seq, ts, request_id, principal, auth_method, clien
 
 /// Takes the writers' lock on the head row and reads it. Call first in a transaction.
 pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<Head, AuditError> {
-    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-        .execute(&mut *conn)
-        .await?;
-    read_head_on(conn).await
+    // A no-op write takes the row lock (PostgreSQL) or the write lock (SQLite) and reads the
+    // head in the same statement.
+    let row = sqlx::query(
+        "UPDATE audit_head SET seq = seq WHERE id = 1 \
+         RETURNING seq, hash, checkpoint_seq, checkpoint_ms",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    head_from_row(&row)
 }
 
 pub(crate) async fn read_head_on(conn: &mut AnyConnection) -> Result<Head, AuditError> {
@@ -98,6 +103,10 @@ pub(crate) async fn read_head_on(conn: &mut AnyConnection) -> Result<Head, Audit
         sqlx::query("SELECT seq, hash, checkpoint_seq, checkpoint_ms FROM audit_head WHERE id = 1")
             .fetch_one(&mut *conn)
             .await?;
+    head_from_row(&row)
+}
+
+fn head_from_row(row: &AnyRow) -> Result<Head, AuditError> {
     Ok(Head {
         seq: to_u64(row.try_get("seq")?),
         hash: row.try_get("hash")?,
@@ -138,44 +147,70 @@ pub(crate) async fn set_checkpointed(
     Ok(())
 }
 
-pub(crate) async fn insert_record(
+/// Statement sizes (rows per `INSERT`) a batch is split into, largest first: few statements
+/// per batch, and few distinct statements for the prepared-statement cache.
+const INSERT_ROWS: [usize; 4] = [64, 16, 4, 1];
+const RECORD_PARAMS: usize = 21;
+
+/// Inserts `records` in as few statements as [`INSERT_ROWS`] allows.
+pub(crate) async fn insert_records(
     conn: &mut AnyConnection,
-    record: &Record,
+    records: &[Record],
 ) -> Result<(), AuditError> {
-    sqlx::query(
-        "INSERT INTO audit_records (seq, ts, request_id, principal, auth_method, client_ip, \
-         upstream, method, name, decision, reason, policy_ids, args_digest, args, \
-         result_digest, result, status, latency_ms, prev_hash, hash, kid) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21)",
-    )
-    .bind(to_i64(record.seq))
-    .bind(&record.ts)
-    .bind(&record.request_id)
-    .bind(&record.principal)
-    .bind(&record.auth_method)
-    .bind(&record.client_ip)
-    .bind(&record.upstream)
-    .bind(&record.method)
-    .bind(&record.name)
-    .bind(record.decision.as_str())
-    .bind(&record.reason)
-    .bind(json(&record.policy_ids))
-    .bind(&record.args_digest)
-    .bind(record.args.as_ref().map(json))
-    .bind(&record.result_digest)
-    .bind(record.result.as_ref().map(json))
-    .bind(record.status.map(i64::from))
-    .bind(to_i64(record.latency_ms))
-    .bind(&record.prev_hash)
-    .bind(&record.hash)
-    .bind(record.kid())
-    .execute(&mut *conn)
-    .await?;
+    let mut rest = records;
+    while !rest.is_empty() {
+        let rows = INSERT_ROWS
+            .into_iter()
+            .find(|n| *n <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(rows);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(rows)));
+        for record in chunk {
+            query = query
+                .bind(to_i64(record.seq))
+                .bind(&record.ts)
+                .bind(&record.request_id)
+                .bind(&record.principal)
+                .bind(&record.auth_method)
+                .bind(&record.client_ip)
+                .bind(&record.upstream)
+                .bind(&record.method)
+                .bind(&record.name)
+                .bind(record.decision.as_str())
+                .bind(&record.reason)
+                .bind(json(&record.policy_ids))
+                .bind(&record.args_digest)
+                .bind(record.args.as_ref().map(json))
+                .bind(&record.result_digest)
+                .bind(record.result.as_ref().map(json))
+                .bind(record.status.map(i64::from))
+                .bind(to_i64(record.latency_ms))
+                .bind(&record.prev_hash)
+                .bind(&record.hash)
+                .bind(record.kid());
+        }
+        query.execute(&mut *conn).await?;
+        rest = tail;
+    }
     Ok(())
 }
 
-/// JSON text of a column value (vectors of strings and sealed fields always serialize).
+/// `INSERT … VALUES (…), (…)` for `rows` records, numbered placeholders (both dialects).
+fn insert_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..RECORD_PARAMS {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * RECORD_PARAMS + col + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
@@ -342,4 +377,72 @@ pub(crate) fn to_i64(n: u64) -> i64 {
 
 pub(crate) fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_store::sqlx::Acquire;
+    use portcullis_store::testing;
+
+    use super::*;
+    use crate::chain::{GENESIS, seal};
+    use crate::record::Sealed;
+
+    fn record(seq: u64, prev_hash: String) -> Record {
+        seal(Record {
+            seq,
+            ts: "2026-01-02T03:04:05.678Z".into(),
+            request_id: format!("r-{seq}"),
+            principal: Some("alice".into()),
+            auth_method: Some("api_key".into()),
+            client_ip: (seq % 2 == 0).then(|| "127.0.0.1".into()),
+            upstream: Some("fs".into()),
+            method: "tools/call".into(),
+            name: Some(format!("fs__tool_{seq}")),
+            decision: Decision::Allow,
+            reason: (seq % 3 == 0).then(|| "it's \"quoted\"".into()),
+            policy_ids: vec![format!("p-{seq}")],
+            args_digest: Some(format!("{seq:x}")),
+            args: Some(Sealed::Redacted {
+                value: serde_json::json!({"n": seq}),
+            }),
+            result_digest: None,
+            result: None,
+            status: Some(200),
+            latency_ms: seq,
+            prev_hash,
+            hash: String::new(),
+        })
+    }
+
+    /// A batch of 85 records goes in as 64 + 16 + 4 + 1 rows and reads back field for field,
+    /// in order, on both backends.
+    #[tokio::test]
+    async fn batched_insert_round_trips_every_record() {
+        assert_eq!(
+            insert_sql(2).matches('$').count(),
+            2 * RECORD_PARAMS,
+            "one placeholder per column and row"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        for store in testing::both(dir.path()).await.unwrap() {
+            migrate(&store).await.unwrap();
+            let mut prev = GENESIS.to_owned();
+            let records: Vec<Record> = (1..=85)
+                .map(|seq| {
+                    let r = record(seq, prev.clone());
+                    prev = r.hash.clone();
+                    r
+                })
+                .collect();
+            let mut conn = store.pool().acquire().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            insert_records(&mut tx, &records).await.unwrap();
+            tx.commit().await.unwrap();
+            drop(conn);
+            let back = records_after(&store, 0, 1000).await.unwrap();
+            assert_eq!(back, records);
+            store.close().await;
+        }
+    }
 }

@@ -286,16 +286,18 @@ async fn write_batch(chain: &Chain, drafts: Vec<SealedDraft>) -> Result<Vec<Appe
     let mut seq = head.seq;
     let mut prev = head.hash;
     let mut appended = Vec::with_capacity(drafts.len());
+    let mut records = Vec::with_capacity(drafts.len());
     for draft in drafts {
         seq += 1;
         let record = draft.into_record(seq, ts.clone(), prev);
-        table::insert_record(&mut tx, &record).await?;
-        prev = record.hash;
+        prev = record.hash.clone();
         appended.push(Appended {
             seq,
             hash: prev.clone(),
         });
+        records.push(record);
     }
+    table::insert_records(&mut tx, &records).await?;
     table::set_head(&mut tx, seq, &prev).await?;
     if seq.saturating_sub(head.checkpoint_seq) >= chain.checkpoint_records {
         let checkpoint =

@@ -37,7 +37,8 @@ struct Route<'a> {
 
 struct Shared {
     name: String,
-    url: String,
+    /// Parsed once: parsing on every request (IDNA and all) showed in profiles.
+    url: reqwest::Url,
     client: reqwest::Client,
     headers: HeaderMap,
     limits: UpstreamLimits,
@@ -112,12 +113,16 @@ impl HttpUpstream {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .no_proxy()
+            // An upstream is one configured address: a redirect would carry the gateway's
+            // credentials and the client's call somewhere the operator never named.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| UpstreamError::Connect(e.to_string()))?;
         let (notifications, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
             name: name.to_owned(),
-            url: url.to_owned(),
+            url: reqwest::Url::parse(url)
+                .map_err(|e| UpstreamError::Connect(format!("upstream url: {e}")))?,
             client,
             headers,
             limits,
@@ -335,7 +340,7 @@ impl Shared {
     ) -> Result<reqwest::Response, UpstreamError> {
         let mut rb = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .headers(self.headers.clone())
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
@@ -707,7 +712,7 @@ impl Upstream for HttpUpstream {
             let rb = self
                 .shared
                 .client
-                .delete(&self.shared.url)
+                .delete(self.shared.url.clone())
                 .headers(self.shared.headers.clone())
                 .header(mcp_headers::SESSION_ID, id)
                 .timeout(Duration::from_secs(2));

@@ -115,7 +115,7 @@ async fn listen_modern(shared: &Arc<Shared>, session: &Session) -> Result<(), Up
 async fn listen_legacy(shared: &Arc<Shared>, session: &Session) -> Result<(), UpstreamError> {
     let mut rb = shared
         .client
-        .get(&shared.url)
+        .get(shared.url.clone())
         .headers(shared.headers.clone())
         .header(ACCEPT, "text/event-stream")
         .header(
