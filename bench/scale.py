@@ -308,8 +308,9 @@ def build_report(rows: list[dict], duration: str, runs: str, command: str) -> tu
                  "runs": int(runs), "figures": {}}
     meta = next(iter(by("meta")), {})
     out["loadavg_start"] = meta.get("loadavg_start")
+    out["commit"] = meta.get("commit")
     out["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    md = [f"Run: {date}, {out['machine']}, `{command}` ({runs} run(s) × {duration} s per wrk cell, medians; "
+    md = [f"Run: {date}, {out['machine']}, tree `{out['commit']}`, `{command}` ({runs} run(s) × {duration} s per wrk cell, medians; "
           "wrk, the gateway and bench-upstream share the machine; load average "
           f"{out['loadavg_start']} at the start, {out['loadavg_end']} at the end). Gateway config: the \"full\" pipeline of "
           "`bench/run` (API key, Cedar policies, pins and poisoning scan, `inputSchema` + a pattern rule, "
@@ -376,27 +377,28 @@ def build_report(rows: list[dict], duration: str, runs: str, command: str) -> tu
     if res:
         table = []
         md += ["### Result size", "",
-               "`tools/call` of `echo` returning a text of the given size, c=1. \"minimal\" = bench/run's minimal "
+               "`tools/call` of `echo` returning a text of the given size, c=1 (10 MB also c=8). \"minimal\" = bench/run's minimal "
                "config with `redact_results = false` (results still pass the sanitizer, and audit records are "
                "still redacted); \"full\" redacts results. `limits.max_response_bytes` raised to 2 × size + 1 MiB "
                "(at least 10 MiB). Peak RSS = the gateway's VmHWM after the runs (a fresh gateway per cell); RSS after "
                "= VmRSS after the last run; MB/s = result bytes × calls/s. 100 MB: 3 sequential calls with curl (medians).", "",
-               "| result | config | direct p50 ms | gateway p50 ms | p99 ms | calls/s | MB/s | peak RSS MiB | RSS after MiB | idle RSS MiB | errors |",
-               "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "| result | config | conc | direct p50 ms (c=1) | gateway p50 ms | p99 ms | calls/s | MB/s | peak RSS MiB | RSS after MiB | idle RSS MiB | errors |",
+               "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         direct = by("results_direct")
-        cells = sorted({(r["result_bytes"], r["config"]) for r in res}, key=lambda c: (c[0], c[1] != "minimal"))
-        for size, cfg in cells:
-            runs_ = sorted((r for r in res if (r["result_bytes"], r["config"]) == (size, cfg)), key=lambda r: r.get("run", 0))
+        cell = lambda r: (r["result_bytes"], r["concurrency"], r["config"])  # noqa: E731
+        cells = sorted({cell(r) for r in res}, key=lambda c: (c[0], c[1], c[2] != "minimal"))
+        for size, conc, cfg in cells:
+            runs_ = sorted((r for r in res if cell(r) == (size, conc, cfg)), key=lambda r: r.get("run", 0))
             d = [r for r in direct if r["result_bytes"] == size]
             rps = med(runs_, "rps")
-            row = {"result_bytes": size, "config": cfg, "p50_ms": med(runs_, "p50_us") / 1e3,
+            row = {"result_bytes": size, "config": cfg, "concurrency": conc, "p50_ms": med(runs_, "p50_us") / 1e3,
                    "p99_ms": med(runs_, "p99_us") / 1e3, "calls_per_s": rps, "mb_per_s": rps * size / 1e6,
                    "peak_rss_kib": max(r["hwm_after_kib"] for r in runs_), "rss_after_kib": runs_[-1]["rss_after_kib"],
                    "idle_rss_kib": runs_[0]["idle_rss_kib"], "direct_p50_ms": med(d, "p50_us") / 1e3 if d else None,
                    "errors": sum(r["errors"] for r in runs_), "upstream_per_call": med(runs_, "upstream_per_call")}
             table.append(row)
-            dp = f"{row['direct_p50_ms']:.3f}" if d else "–"
-            md.append(f"| {size_label(size)} | {cfg} | {dp} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
+            dp = f"{row['direct_p50_ms']:.3f}" if d and conc == 1 else "–"
+            md.append(f"| {size_label(size)} | {cfg} | {conc} | {dp} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
                       f"{row['calls_per_s']:.1f} | {row['mb_per_s']:.1f} | {mib(row['peak_rss_kib'])} | "
                       f"{mib(row['rss_after_kib'])} | {mib(row['idle_rss_kib'])} | {row['errors']} |")
         for h in huge:
@@ -404,7 +406,7 @@ def build_report(rows: list[dict], duration: str, runs: str, command: str) -> tu
             row.pop("figure", None)
             out["figures"].setdefault("results_huge", []).append(row)
             ok = "ok" if h["ok"] else f"failed: {h.get('detail', '')}"
-            md.append(f"| {size_label(h['result_bytes'])} | {h['config']} (curl, {h['calls']} calls) | "
+            md.append(f"| {size_label(h['result_bytes'])} | {h['config']} (curl, {h['calls']} calls) | 1 | "
                       f"{h['direct_median_ms']:.0f} | "
                       f"{h['median_ms']:.0f} (median) | – | – | {h['mb_per_s']:.1f} | {mib(h['hwm_kib'])} | "
                       f"{mib(h['rss_after_kib'])} | {mib(h['idle_rss_kib'])} | {ok} |")
