@@ -109,3 +109,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if paths.ARTIFACTS_DIR.is_dir() and not os.environ.get("PORTCULLIS_E2E_KEEP_ARTIFACTS"):
         for child in paths.ARTIFACTS_DIR.glob("*.log"):
             child.unlink(missing_ok=True)
+
+
+CONFORMANCE_FIXTURE = paths.REPO_ROOT.parent / "shared" / "tools" / "conformance" / "conformance_fixture.py"
+
+
+@pytest.fixture(scope="module")
+def conformance_fixture_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The conformant fixture upstream of ``shared/tools/conformance`` (Python ``mcp`` SDK,
+    Streamable HTTP, both revisions, the tasks extension) on a free port."""
+    if not CONFORMANCE_FIXTURE.exists():
+        pytest.fail(f"{CONFORMANCE_FIXTURE} is missing: keep ../shared beside the clone")
+    port = procs.free_port()
+    logs = tmp_path_factory.mktemp("conformance-fixture")
+    python = paths.E2E_DIR / ".venv" / "bin" / "python"
+    proc = procs.Process("conformance-fixture", [python, CONFORMANCE_FIXTURE, "http", "--port", str(port)], logs)
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        procs.wait_http(url, proc=proc, timeout=60, ok=None)
+        yield url
+    finally:
+        proc.stop()

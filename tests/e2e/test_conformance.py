@@ -18,28 +18,16 @@ from pathlib import Path
 import pytest
 
 from harness import paths
-from harness.procs import Process, free_port, wait_http
 from harness.upstreams import UpstreamSpec
 
 SUITE_DIR = paths.REPO_ROOT / "tests" / "conformance"
 SUITE_NODE = SUITE_DIR / "node_modules" / ".bin" / "node"
 SUITE_ENTRY = SUITE_DIR / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
-FIXTURE = paths.REPO_ROOT.parent / "shared" / "tools" / "conformance" / "conformance_fixture.py"
-VENV_PYTHON = paths.E2E_DIR / ".venv" / "bin" / "python"
 
 # Scenarios the fixture passes directly that do not yet pass through the gateway, and why.
 KNOWN_GAPS: dict[str, dict[str, str]] = {
     "2025-11-25": {},
-    "2026-07-28": {
-        "tasks-lifecycle": "the tasks extension is not relayed",
-        "tasks-capability-negotiation": "the tasks extension is not relayed",
-        "tasks-wire-fields": "the tasks extension is not relayed",
-        "tasks-request-state-removal": "the tasks extension is not relayed",
-        "tasks-mrtr-input": "the tasks extension is not relayed",
-        "tasks-request-headers": "the tasks extension is not relayed",
-        "tasks-dispatch-and-envelope": "the tasks extension is not relayed",
-        "tasks-mrtr-composition": "the tasks extension is not relayed",
-    },
+    "2026-07-28": {},
 }
 
 REVISIONS = sorted(KNOWN_GAPS)
@@ -64,25 +52,13 @@ def run_suite(url: str, revision: str, out: Path) -> dict[str, bool]:
     return results
 
 
-@pytest.fixture(scope="module")
-def fixture_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    for need in (SUITE_ENTRY, SUITE_NODE, FIXTURE):
-        if not need.exists():
-            pytest.fail(f"{need} is missing: run scripts/setup-test-deps (and keep ../shared beside the clone)")
-    port = free_port()
-    logs = tmp_path_factory.mktemp("conformance-fixture")
-    proc = Process("conformance-fixture", [VENV_PYTHON, FIXTURE, "http", "--port", str(port)], logs)
-    try:
-        url = f"http://127.0.0.1:{port}/mcp"
-        wait_http(url, proc=proc, timeout=60, ok=None)
-        yield url
-    finally:
-        proc.stop()
-
-
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("revision", REVISIONS)
-def test_conformance_through_gateway(revision: str, fixture_url: str, start_gateway, tmp_path: Path) -> None:
+def test_conformance_through_gateway(revision: str, conformance_fixture_url: str, start_gateway, tmp_path: Path) -> None:
+    for need in (SUITE_ENTRY, SUITE_NODE):
+        if not need.exists():
+            pytest.fail(f"{need} is missing: run scripts/setup-test-deps")
+    fixture_url = conformance_fixture_url
     baseline = run_suite(fixture_url, revision, tmp_path / "direct")
     gw = start_gateway([UpstreamSpec(name="conformance", url=fixture_url, extra={"prefix": ""})])
     through = run_suite(gw.mcp_url, revision, tmp_path / "gateway")

@@ -45,6 +45,15 @@ pub enum GatewayError {
     RemovedMethod(String),
     #[error("invalid params: {0}")]
     InvalidParams(String),
+    /// The client did not declare a capability the request needs (-32021).
+    #[error("missing client capability: {message}")]
+    MissingCapability {
+        message: String,
+        required: serde_json::Value,
+    },
+    /// An upstream's JSON-RPC error, already made public (see `relay::public_upstream_error`).
+    #[error("upstream error {}: {}", .0.code, .0.message)]
+    Upstream(portcullis_mcp::ErrorObject),
     #[error("no upstream serves {0:?}")]
     UnknownTarget(String),
     #[error("name {0:?} is offered by more than one upstream")]
@@ -179,6 +188,17 @@ impl GatewayError {
                 ErrorCode::InvalidParams,
                 format!("Invalid params: {why}"),
             ),
+            E::MissingCapability { message, .. } => (
+                S::OK,
+                ErrorCode::MissingRequiredClientCapability,
+                message.clone(),
+            ),
+            E::Upstream(e) => {
+                return Public {
+                    status: S::OK,
+                    error: e.clone(),
+                };
+            }
             E::UnknownTarget(name) => (
                 S::OK,
                 ErrorCode::InvalidParams,
@@ -221,6 +241,9 @@ impl GatewayError {
             ),
         };
         let mut error = ErrorObject::new(code, message);
+        if let E::MissingCapability { required, .. } = self {
+            error = error.with_data(&serde_json::json!({ "requiredCapabilities": required }));
+        }
         if let E::UnsupportedVersion(requested) = self {
             error = error.with_data(&serde_json::json!({
                 "supported": portcullis_mcp::Revision::supported_strings(),
@@ -267,6 +290,8 @@ impl GatewayError {
             E::SessionRequired | E::UnknownSession | E::TooManySessions => "session",
             E::MethodNotFound(_) | E::RemovedMethod(_) => "method_not_found",
             E::InvalidParams(_) | E::UnknownTarget(_) | E::Collision(_) => "invalid_params",
+            E::MissingCapability { .. } => "missing_capability",
+            E::Upstream(_) => "upstream_error",
             E::UpstreamUnavailable { .. } | E::UpstreamFailed { .. } => "upstream_error",
             E::Timeout(_) => "timeout",
             E::ResponseTooLarge { .. } => "response_too_large",

@@ -22,6 +22,7 @@ pub mod results;
 pub mod serve;
 pub mod session;
 pub mod stream;
+pub mod tasks;
 pub mod upstream_auth;
 pub mod validate;
 
@@ -75,6 +76,8 @@ pub struct Gateway {
     pub shutdown: CancellationToken,
     /// Calls waiting for a 2026-era client's retry with input (MRTR bridging).
     parked: Mutex<HashMap<String, relay::Parked>>,
+    /// Tasks upstreams created for callers (tasks extension).
+    pub tasks: tasks::Tasks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +200,7 @@ impl Gateway {
             metrics: Metrics::new(),
             shutdown,
             parked: Mutex::new(HashMap::new()),
+            tasks: tasks::Tasks::default(),
         }))
     }
 

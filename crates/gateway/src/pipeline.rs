@@ -143,7 +143,7 @@ async fn request(
     req: Request,
     who: Authenticated,
     era: EraCtx,
-    entry: Entry,
+    mut entry: Entry,
 ) -> Reply {
     let method = Method::parse(&req.method);
     let id = req.id.clone();
@@ -167,6 +167,9 @@ async fn request(
         }
         (Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead | Method::Complete, _) => {
             return routed(gw, req, method, who, era, entry).await;
+        }
+        (Method::TasksGet | Method::TasksUpdate | Method::TasksCancel, EraCtx::Modern { .. }) => {
+            crate::tasks::relay(gw, &req, method, &who, &era, &mut entry).await
         }
         (Method::SubscriptionsListen, EraCtx::Modern { .. }) => {
             return open_listen(gw, req, &who, entry).await;

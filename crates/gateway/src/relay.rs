@@ -396,10 +396,23 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     gw.metrics
         .stage(crate::metrics::Stage::Upstream, started.elapsed());
     let id = current.id.clone();
+    let tool_def = tool.clone();
     let tool = tool.as_deref().map(|def| (target.inner.as_str(), def));
     let (response, decision) = match result {
-        Ok(Outcome::Result(r)) => match screen(&gw, &member.name, tool, &r) {
-            Ok(r) => {
+        Ok(Outcome::Result(r)) => match screen_or_track(&gw, &member.name, tool, &r) {
+            Ok((r, true)) => {
+                // A task handle: its result comes later, through tasks/get, to this caller only.
+                let owner = crate::tasks::Owner::new(
+                    target.upstream,
+                    principal.clone(),
+                    target.exposed.clone(),
+                    tool_def.map(|def| (target.inner.clone(), def)),
+                );
+                gw.tasks.created(&r, owner);
+                entry.result(serde_json::from_str(r.get()).ok());
+                (Response::result(id, r), "allow")
+            }
+            Ok((r, false)) => {
                 let r = results::rewrite(&gw, method, target.upstream, r, era.is_modern());
                 entry.result(serde_json::from_str(r.get()).ok());
                 (Response::result(id, r), "allow")
@@ -438,7 +451,21 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
 
 /// The response guard over an upstream's result: parsed, checked, cleaned, serialized again
 /// only if something changed.
-fn screen(
+/// [`screen`] for a call's outcome, which may be a task handle (tasks extension): a handle
+/// carries no content yet, so only the generic checks apply. `true` when it is a handle.
+fn screen_or_track(
+    gw: &Gateway,
+    upstream: &str,
+    tool: Option<(&str, &ToolDef)>,
+    raw: &RawValue,
+) -> Result<(Box<RawValue>, bool), GatewayError> {
+    if crate::tasks::is_handle(raw) {
+        return screen(gw, upstream, None, raw).map(|r| (r, true));
+    }
+    screen(gw, upstream, tool, raw).map(|r| (r, false))
+}
+
+pub(crate) fn screen(
     gw: &Gateway,
     upstream: &str,
     tool: Option<(&str, &ToolDef)>,

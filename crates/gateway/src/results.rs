@@ -15,14 +15,20 @@ pub fn empty() -> Box<RawValue> {
     RawValue::from_string("{}".to_owned()).unwrap_or_default()
 }
 
-fn capabilities() -> serde_json::Value {
-    json!({
+/// What the gateway serves; `modern`: to a 2026-07-28 client (extensions are relayed to those).
+fn capabilities(gw: &Gateway, modern: bool) -> serde_json::Value {
+    let mut caps = json!({
         "tools": {"listChanged": true},
         "prompts": {"listChanged": true},
         "resources": {"subscribe": true, "listChanged": true},
         "completions": {},
         "logging": {}
-    })
+    });
+    // Extensions the gateway relays, when an upstream offers them.
+    if modern && crate::tasks::offered(gw) {
+        caps["extensions"] = json!({ crate::tasks::EXTENSION: {} });
+    }
+    caps
 }
 
 fn server_info() -> serde_json::Value {
@@ -32,7 +38,7 @@ fn server_info() -> serde_json::Value {
 pub fn initialize(gw: &Gateway, revision: Revision) -> Box<RawValue> {
     let mut result = json!({
         "protocolVersion": revision.as_str(),
-        "capabilities": capabilities(),
+        "capabilities": capabilities(gw, false),
         "serverInfo": server_info(),
     });
     if let Some(text) = instructions(gw) {
@@ -45,7 +51,7 @@ pub fn discover(gw: &Gateway) -> Box<RawValue> {
     let mut result = json!({
         "resultType": "complete",
         "supportedVersions": Revision::supported_strings(),
-        "capabilities": capabilities(),
+        "capabilities": capabilities(gw, true),
         "_meta": { meta::SERVER_INFO: server_info() },
         "ttlMs": 0,
         "cacheScope": "private",

@@ -18,6 +18,10 @@ pub enum Method {
     Complete,
     LoggingSetLevel,
     SubscriptionsListen,
+    /// The tasks extension (`io.modelcontextprotocol/tasks`).
+    TasksGet,
+    TasksUpdate,
+    TasksCancel,
     Other,
 }
 
@@ -39,6 +43,9 @@ impl Method {
             "completion/complete" => Self::Complete,
             "logging/setLevel" => Self::LoggingSetLevel,
             "subscriptions/listen" => Self::SubscriptionsListen,
+            "tasks/get" => Self::TasksGet,
+            "tasks/update" => Self::TasksUpdate,
+            "tasks/cancel" => Self::TasksCancel,
             _ => Self::Other,
         }
     }
@@ -50,6 +57,7 @@ impl Method {
             Self::ResourcesRead | Self::ResourcesSubscribe | Self::ResourcesUnsubscribe => {
                 Some("uri")
             }
+            Self::TasksGet | Self::TasksUpdate | Self::TasksCancel => Some("taskId"),
             _ => None,
         }
     }

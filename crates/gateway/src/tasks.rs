@@ -1,0 +1,274 @@
+//! The tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663, 2026-07-28): an upstream may
+//! answer a `tools/call` with a task handle (`resultType: "task"`); the client then polls
+//! `tasks/get`, answers `tasks/update` and may `tasks/cancel`. The gateway remembers which
+//! upstream made each task and for whom, so these go to that upstream, for that principal only:
+//! another caller presenting the id gets the same answer as for an unknown one. A completed
+//! task's result passes the same response guard as a direct call's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portcullis_mcp::{Method, Outcome, RawObject, Request};
+use portcullis_transport::ClientContext;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::Gateway;
+use crate::audit::Entry;
+use crate::catalog::ToolDef;
+use crate::error::GatewayError;
+use crate::federation::Kind;
+use crate::pipeline::EraCtx;
+use crate::proof::{Authenticated, Authorized};
+
+/// The extension's identifier, in client and server capabilities (`extensions`).
+pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
+
+/// How long a task is remembered when the upstream states no `ttlMs`, and at most.
+const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Tasks remembered at once; past this, expired ones are dropped, then new ones are refused
+/// (the client's call still gets its handle, but later polls answer "unknown").
+const MAX_TASKS: usize = 100_000;
+
+/// Who a task belongs to and where it runs.
+#[derive(Clone)]
+pub struct Owner {
+    pub upstream: usize,
+    pub principal: String,
+    /// The tool as the client named it, and as the upstream knows it with its definition (for
+    /// the result's `outputSchema` check and redaction scope).
+    pub exposed: String,
+    pub tool: Option<(String, Arc<ToolDef>)>,
+    expires: Instant,
+}
+
+impl Owner {
+    pub fn new(
+        upstream: usize,
+        principal: String,
+        exposed: String,
+        tool: Option<(String, Arc<ToolDef>)>,
+    ) -> Owner {
+        Owner {
+            upstream,
+            principal,
+            exposed,
+            tool,
+            expires: Instant::now(),
+        }
+    }
+}
+
+/// The tasks upstreams created for this gateway's callers.
+#[derive(Default)]
+pub struct Tasks {
+    owners: Mutex<HashMap<String, Owner>>,
+}
+
+impl Tasks {
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owner>> {
+        self.owners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers the task `result` creates, if it is a task handle; `true` if it is one.
+    pub fn created(&self, result: &RawValue, mut owner: Owner) -> bool {
+        let Some((task_id, ttl)) = handle(result) else {
+            return false;
+        };
+        owner.expires = Instant::now() + ttl;
+        let mut owners = self.owners();
+        if owners.len() >= MAX_TASKS {
+            let now = Instant::now();
+            owners.retain(|_, o| o.expires > now);
+        }
+        if owners.len() >= MAX_TASKS && !owners.contains_key(&task_id) {
+            tracing::warn!(task = %task_id, "too many tasks remembered; this one cannot be polled through the gateway");
+            return true;
+        }
+        tracing::info!(task = %task_id, client.id = %owner.principal, mcp.name = %owner.exposed, "upstream created a task");
+        owners.insert(task_id, owner);
+        true
+    }
+
+    /// The task's owner, when `principal` made it and it has not expired.
+    pub fn find(&self, task_id: &str, principal: &str) -> Option<Owner> {
+        let mut owners = self.owners();
+        let owner = owners.get(task_id)?;
+        if owner.expires <= Instant::now() {
+            owners.remove(task_id);
+            return None;
+        }
+        if owner.principal != principal {
+            tracing::warn!(task = %task_id, client.id = %principal, "task id presented by another principal");
+            return None;
+        }
+        Some(owner.clone())
+    }
+}
+
+/// `(taskId, ttl)` when `result` is a `CreateTaskResult`.
+fn handle(result: &RawValue) -> Option<(String, Duration)> {
+    let obj = RawObject::from_raw(result).ok()?;
+    if obj.get_str("resultType").as_deref() != Some("task") {
+        return None;
+    }
+    let task_id = obj.get_str("taskId")?;
+    let ttl = obj
+        .get_as::<u64>("ttlMs")
+        .and_then(Result::ok)
+        .map_or(DEFAULT_TTL, Duration::from_millis)
+        .min(MAX_TTL);
+    Some((task_id, ttl))
+}
+
+/// Whether `result` is a task handle (its content comes later, through `tasks/get`).
+pub fn is_handle(result: &RawValue) -> bool {
+    handle(result).is_some()
+}
+
+/// Whether the client's per-request capabilities declare the extension.
+pub fn declared(capabilities: Option<&RawValue>) -> bool {
+    capabilities
+        .and_then(|c| RawObject::from_raw(c).ok())
+        .and_then(|c| c.get("extensions").map(ToOwned::to_owned))
+        .and_then(|e| RawObject::from_raw(&e).ok().map(|e| e.contains(EXTENSION)))
+        .unwrap_or(false)
+}
+
+/// Whether some connected upstream offers the extension (then the gateway offers it too).
+pub fn offered(gw: &Gateway) -> bool {
+    gw.federation.members().iter().any(|m| {
+        m.upstream
+            .identity()
+            .is_some_and(|id| declared(Some(&id.capabilities)))
+    })
+}
+
+/// `tasks/get`, `tasks/update`, `tasks/cancel` from a 2026-07-28 client.
+pub async fn relay(
+    gw: &Arc<Gateway>,
+    req: &Request,
+    method: Method,
+    who: &Authenticated,
+    era: &EraCtx,
+    entry: &mut Entry,
+) -> Result<Box<RawValue>, GatewayError> {
+    let EraCtx::Modern { client, .. } = era else {
+        return Err(GatewayError::MethodNotFound(req.method.clone()));
+    };
+    if !declared(client.capabilities.as_deref()) {
+        return Err(GatewayError::MissingCapability {
+            message: format!("{} needs the client extension {EXTENSION}", req.method),
+            required: serde_json::json!({ "extensions": { EXTENSION: {} } }),
+        });
+    }
+    let task_id = req
+        .params
+        .as_deref()
+        .and_then(|p| RawObject::from_raw(p).ok())
+        .and_then(|p| p.get_str("taskId"))
+        .ok_or_else(|| GatewayError::InvalidParams("taskId is required".into()))?;
+    let owner = gw
+        .tasks
+        .find(&task_id, &who.principal().id)
+        .ok_or_else(|| GatewayError::InvalidParams(format!("Unknown taskId: {task_id}")))?;
+    let member = gw
+        .federation
+        .member(owner.upstream)
+        .ok_or_else(|| GatewayError::Internal("task of an unknown upstream".into()))?;
+    entry.target(&member.name, &owner.exposed);
+    // Owning the task is the permission: the call that created it was authorized and
+    // validated, and these methods only follow it up.
+    let target = crate::relay::Target {
+        kind: Kind::Tool,
+        upstream: owner.upstream,
+        exposed: owner.exposed.clone(),
+        inner: task_id,
+        params: req.params.clone(),
+    };
+    let owned = Authorized::assert(target, who, Vec::new());
+    let call = crate::validate::validate(gw, owned, crate::validate::Subject::Other, None).await?;
+    let client = ClientContext {
+        request_id: Some(Arc::from(entry.request_id())),
+        ..client.clone()
+    };
+    let outcome = crate::relay::call_once(gw, call, &req.method, client).await?;
+    match outcome {
+        Outcome::Result(r) if method == Method::TasksGet => {
+            let screened = screen_task(gw, &member.name, &owner, &r)?;
+            entry.result(serde_json::from_str(screened.get()).ok());
+            Ok(screened)
+        }
+        Outcome::Result(r) => Ok(r),
+        Outcome::Error(e) => Err(GatewayError::Upstream(crate::relay::public_upstream_error(
+            &member.name,
+            &owner.exposed,
+            &e,
+        ))),
+    }
+}
+
+/// A task's `result` (present once it completed) gets the checks a direct call's result gets.
+fn screen_task(
+    gw: &Gateway,
+    upstream: &str,
+    owner: &Owner,
+    raw: &RawValue,
+) -> Result<Box<RawValue>, GatewayError> {
+    let mut task: Value =
+        serde_json::from_str(raw.get()).map_err(|e| GatewayError::UpstreamFailed {
+            upstream: upstream.to_owned(),
+            detail: format!("task is not JSON: {e}"),
+        })?;
+    let Some(result) = task.get("result") else {
+        return Ok(raw.to_owned());
+    };
+    let inner = serde_json::value::to_raw_value(result)
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let tool = owner
+        .tool
+        .as_ref()
+        .map(|(name, def)| (name.as_str(), def.as_ref()));
+    let screened = crate::relay::screen(gw, upstream, tool, &inner)?;
+    let rewritten = crate::results::rewrite(gw, Method::ToolsCall, owner.upstream, screened, true);
+    task["result"] =
+        serde_json::from_str(rewritten.get()).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    serde_json::value::to_raw_value(&task).map_err(|e| GatewayError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn a_task_is_found_only_by_its_principal_and_only_until_it_expires() {
+        let tasks = Tasks::default();
+        let created =
+            raw(r#"{"resultType":"task","taskId":"t-1","status":"working","ttlMs":60000}"#);
+        assert!(tasks.created(&created, Owner::new(0, "alice".into(), "slow".into(), None)));
+        assert!(tasks.find("t-1", "alice").is_some());
+        assert!(tasks.find("t-1", "bob").is_none(), "another principal");
+        assert!(tasks.find("t-2", "alice").is_none(), "unknown id");
+        let short = raw(r#"{"resultType":"task","taskId":"t-3","status":"working","ttlMs":0}"#);
+        assert!(tasks.created(&short, Owner::new(0, "alice".into(), "slow".into(), None)));
+        assert!(tasks.find("t-3", "alice").is_none(), "expired");
+        let plain = raw(r#"{"resultType":"complete","content":[]}"#);
+        assert!(!tasks.created(&plain, Owner::new(0, "alice".into(), "x".into(), None)));
+    }
+
+    #[test]
+    fn the_extension_is_declared_under_extensions() {
+        assert!(declared(Some(&raw(
+            r#"{"extensions":{"io.modelcontextprotocol/tasks":{}}}"#
+        ))));
+        assert!(!declared(Some(&raw(r#"{"extensions":{}}"#))));
+        assert!(!declared(Some(&raw(r#"{"tasks":{}}"#))));
+        assert!(!declared(None));
+    }
+}
