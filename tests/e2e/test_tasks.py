@@ -30,8 +30,6 @@ def call(gw: Gateway, key: str, method: str, params: dict[str, Any], *, tasks: b
     params = {**params, "_meta": WITH_TASKS} if tasks else params
     body = modern_envelope(method, params)
     headers = modern_headers(body)
-    if method.startswith("tasks/"):
-        headers["mcp-name"] = params["taskId"]
     resp = httpx.post(gw.mcp_url, content=json.dumps(body).encode(), headers={**headers, "x-api-key": key}, timeout=30)
     reply = jsonrpc_reply(resp, 1)
     assert reply is not None, f"{method}: HTTP {resp.status_code}: {resp.text[:300]}"

@@ -24,7 +24,14 @@ BASE_HEADERS = {"content-type": "application/json", "accept": ACCEPT}
 CLIENT_INFO = {"name": "portcullis-e2e-raw", "version": "0"}
 
 # Methods whose target is mirrored in the Mcp-Name header (2026-07-28), and the params key.
-NAME_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_KEYS = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 
 
 def modern_envelope(

@@ -48,9 +48,7 @@ struct Shared {
     notifications: broadcast::Sender<Notification>,
     stop: CancellationToken,
     /// Resource URIs clients subscribed to (2026-era servers: part of the listen filter).
-    resource_subs: std::sync::Mutex<std::collections::BTreeSet<String>>,
-    /// Reopens the upstream notification stream (the subscribed set changed).
-    relisten: tokio::sync::Notify,
+    subs: super::subscriptions::Subscriptions,
     /// The gateway's own OAuth token for this upstream, when it obtains one.
     tokens: Option<Arc<dyn super::TokenSource>>,
 }
@@ -131,8 +129,7 @@ impl HttpUpstream {
             next_id: AtomicI64::new(1),
             notifications,
             stop: CancellationToken::new(),
-            resource_subs: std::sync::Mutex::new(std::collections::BTreeSet::new()),
-            relisten: tokio::sync::Notify::new(),
+            subs: super::subscriptions::Subscriptions::default(),
             tokens,
         });
         tokio::spawn(keep_connected(Arc::clone(&shared)));
@@ -535,12 +532,9 @@ impl Shared {
         for attempt in 0..2 {
             let session = self.session().await?;
             if session.identity.era == Era::Modern
-                && matches!(
-                    call.method.as_str(),
-                    "resources/subscribe" | "resources/unsubscribe"
-                )
+                && super::subscriptions::is_subscription(&call.method)
             {
-                return Ok(self.change_subscription(&call.method, call.params.as_deref()));
+                return Ok(self.subs.change(&call.method, call.params.as_deref()));
             }
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let prepared = meta::prepare(

@@ -4,18 +4,17 @@
 //! 2025-era server. Reopened with back-off when it ends, and at once when the set of
 //! subscribed resources changes.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use portcullis_mcp::headers as mcp_headers;
-use portcullis_mcp::{Id, Outcome, RawObject, Request, version::Era};
+use portcullis_mcp::{Id, Outcome, Request, version::Era};
 use reqwest::header::ACCEPT;
-use serde_json::value::RawValue;
 
+use super::super::subscriptions::listen_params;
 use super::{Posted, Session, Shared};
-use crate::upstream::{ClientContext, UpstreamError, meta};
+use crate::upstream::UpstreamError;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -27,7 +26,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         let opened = tokio::time::Instant::now();
         let outcome = tokio::select! {
             () = shared.stop.cancelled() => return,
-            () = shared.relisten.notified() => {
+            () = shared.subs.changed.notified() => {
                 backoff = BACKOFF_MIN;
                 continue;
             }
@@ -47,7 +46,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         tokio::select! {
             () = shared.stop.cancelled() => return,
-            () = shared.relisten.notified() => backoff = BACKOFF_MIN,
+            () = shared.subs.changed.notified() => backoff = BACKOFF_MIN,
             () = tokio::time::sleep(backoff) => backoff = (backoff * 2).min(BACKOFF_MAX),
         }
     }
@@ -62,46 +61,16 @@ async fn once(shared: &Arc<Shared>) -> Result<(), UpstreamError> {
     }
 }
 
-/// The `notifications` filter for this server: what it declares, and the subscribed URIs.
-pub(super) fn filter(capabilities: &RawValue, resources: &BTreeSet<String>) -> serde_json::Value {
-    let caps: serde_json::Value = serde_json::from_str(capabilities.get()).unwrap_or_default();
-    let declared = |kind: &str, flag: &str| caps[kind][flag].as_bool().unwrap_or(false);
-    let mut out = serde_json::Map::new();
-    for (key, kind) in [
-        ("toolsListChanged", "tools"),
-        ("promptsListChanged", "prompts"),
-        ("resourcesListChanged", "resources"),
-    ] {
-        if declared(kind, "listChanged") {
-            out.insert(key.into(), true.into());
-        }
-    }
-    if declared("resources", "subscribe") && !resources.is_empty() {
-        out.insert(
-            "resourceSubscriptions".into(),
-            resources.iter().cloned().collect(),
-        );
-    }
-    out.into()
-}
-
 async fn listen_modern(shared: &Arc<Shared>, session: &Session) -> Result<(), UpstreamError> {
-    let resources = shared.subscribed_resources();
-    let notifications = filter(&session.identity.capabilities, &resources);
-    if notifications.as_object().is_none_or(|o| o.is_empty()) {
+    let notifications = shared.subs.filter(&session.identity.capabilities);
+    let Some(params) = listen_params(notifications)? else {
         // Nothing to listen for until the subscriptions change.
-        std::future::pending::<()>().await;
-    }
-    let params = serde_json::value::to_raw_value(&serde_json::json!({
-        "notifications": notifications,
-    }))
-    .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-    let prepared = meta::prepare(Some(params), "", true, &ClientContext::default())
-        .map_err(|e| UpstreamError::Protocol(format!("params: {e}")))?;
+        return std::future::pending().await;
+    };
     let req = Request {
         id: Id::Int(shared.next_id.fetch_add(1, Ordering::Relaxed)),
         method: "subscriptions/listen".into(),
-        params: prepared.params,
+        params: Some(params),
     };
     match shared.post(&req, session, None, None, &[]).await? {
         Posted::Outcome(Outcome::Error(e)) => Err(UpstreamError::Protocol(format!(
@@ -140,64 +109,4 @@ async fn listen_legacy(shared: &Arc<Shared>, session: &Session) -> Result<(), Up
     }
     // No response is awaited on this stream (id 0 is never used for a request).
     shared.read(resp, 0, session, None, None).await.map(|_| ())
-}
-
-impl Shared {
-    fn subscribed_resources(&self) -> BTreeSet<String> {
-        self.resource_subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// `resources/subscribe` and `resources/unsubscribe` toward a 2026-era server, which has no
-    /// such methods: the URI joins or leaves the listen filter, and the stream is reopened.
-    pub(super) fn change_subscription(&self, method: &str, params: Option<&RawValue>) -> Outcome {
-        let uri = params
-            .and_then(|p| RawObject::from_raw(p).ok())
-            .and_then(|p| p.get_str("uri"));
-        let Some(uri) = uri else {
-            return Outcome::Error(portcullis_mcp::ErrorObject::new(
-                portcullis_mcp::ErrorCode::InvalidParams,
-                "uri is required",
-            ));
-        };
-        let changed = {
-            let mut subs = self.resource_subs.lock().unwrap_or_else(|p| p.into_inner());
-            if method == "resources/subscribe" {
-                subs.insert(uri)
-            } else {
-                subs.remove(&uri)
-            }
-        };
-        if changed {
-            self.relisten.notify_one();
-        }
-        Outcome::Result(meta::empty_object())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filter_follows_declared_capabilities() {
-        let caps = RawValue::from_string(
-            r#"{"tools":{"listChanged":true},"prompts":{},"resources":{"subscribe":true}}"#.into(),
-        )
-        .unwrap();
-        let none = BTreeSet::new();
-        assert_eq!(
-            filter(&caps, &none),
-            serde_json::json!({"toolsListChanged": true})
-        );
-        let some: BTreeSet<String> = ["file:///a".to_owned()].into();
-        assert_eq!(
-            filter(&caps, &some),
-            serde_json::json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///a"]})
-        );
-        let bare = RawValue::from_string("{}".into()).unwrap();
-        assert_eq!(filter(&bare, &some), serde_json::json!({}));
-    }
 }

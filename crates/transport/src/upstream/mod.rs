@@ -13,6 +13,7 @@ mod http;
 mod meta;
 mod peer;
 mod stdio;
+mod subscriptions;
 
 use std::sync::Arc;
 

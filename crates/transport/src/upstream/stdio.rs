@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::StreamExt;
 use portcullis_config::Secret;
-use portcullis_mcp::{Notification, Outcome};
+use portcullis_mcp::{Era, Notification, Outcome};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -21,6 +21,7 @@ use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::peer::Peer;
+use super::subscriptions::{Subscriptions, is_subscription, listen_params};
 use super::{
     Call, ClientContext, Health, ServerIdentity, Upstream, UpstreamError, UpstreamLimits, handshake,
 };
@@ -42,6 +43,7 @@ struct Shared {
     notifications: broadcast::Sender<Notification>,
     stop: CancellationToken,
     home: PathBuf,
+    subs: Subscriptions,
 }
 
 pub struct StdioUpstream {
@@ -77,6 +79,7 @@ impl StdioUpstream {
             notifications,
             stop: CancellationToken::new(),
             home,
+            subs: Subscriptions::default(),
         });
         tokio::spawn(supervise(Arc::clone(&shared)));
         Self { shared }
@@ -125,6 +128,11 @@ async fn supervise(shared: Arc<Shared>) {
                 let pid = child.id();
                 tracing::info!(upstream = %shared.name, pid, "upstream process ready");
                 shared.state.send_replace(State::Up(Arc::clone(&peer)));
+                // Ends with this process (the guard aborts it).
+                let _listener = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(listen(
+                    Arc::clone(&shared),
+                    Arc::clone(&peer),
+                )));
                 let why = tokio::select! {
                     status = child.wait() => match status {
                         Ok(s) => format!("process exited ({s})"),
@@ -247,6 +255,45 @@ async fn start(shared: &Arc<Shared>) -> Result<(Arc<Peer>, Child), UpstreamError
     Ok((peer, child))
 }
 
+/// A 2026-07-28 server sends list changes and resource updates only on a
+/// `subscriptions/listen` stream: one stays open for the process's life, reopened when the
+/// subscribed resources change (dropping the request cancels it upstream) and, after a pause,
+/// when the server ends it. A 2025-era server notifies without one.
+async fn listen(shared: Arc<Shared>, peer: Arc<Peer>) {
+    let Some(identity) = peer.identity.get().cloned() else {
+        return;
+    };
+    if identity.era != Era::Modern {
+        return;
+    }
+    loop {
+        let open = async {
+            let Some(params) = listen_params(shared.subs.filter(&identity.capabilities))? else {
+                // Nothing to listen for until the subscriptions change.
+                return std::future::pending().await;
+            };
+            peer.request(Call {
+                method: "subscriptions/listen".into(),
+                params: Some(params),
+                client: ClientContext::default(),
+                events: None,
+            })
+            .await
+        };
+        let ended = tokio::select! {
+            () = shared.stop.cancelled() => return,
+            () = shared.subs.changed.notified() => continue,
+            r = open => r,
+        };
+        tracing::debug!(upstream = %shared.name, outcome = ?ended.map(|o| matches!(o, Outcome::Result(_))), "upstream listen stream ended");
+        tokio::select! {
+            () = shared.stop.cancelled() => return,
+            () = shared.subs.changed.notified() => {}
+            () = tokio::time::sleep(BACKOFF_START * 4) => {}
+        }
+    }
+}
+
 async fn handshake_with(peer: &Arc<Peer>) -> Result<ServerIdentity, UpstreamError> {
     let probe = Call {
         method: "server/discover".into(),
@@ -305,7 +352,15 @@ impl Upstream for StdioUpstream {
     }
 
     async fn call(&self, call: Call) -> Result<Outcome, UpstreamError> {
-        self.peer().await?.request(call).await
+        let peer = self.peer().await?;
+        let modern = peer.identity.get().is_some_and(|id| id.era == Era::Modern);
+        if modern && is_subscription(&call.method) {
+            return Ok(self
+                .shared
+                .subs
+                .change(&call.method, call.params.as_deref()));
+        }
+        peer.request(call).await
     }
 
     async fn notify(&self, notification: Notification) -> Result<(), UpstreamError> {
