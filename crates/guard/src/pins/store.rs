@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use portcullis_store::sqlx::{self, Row};
+use portcullis_store::sqlx::{self, AnyConnection, Row};
 use portcullis_store::{Migration, Store, StoreError, now_ms};
 
 use super::{Definition, Kind, PinState, PinStatus, canonical};
@@ -137,15 +137,25 @@ impl PinStore {
     ) -> Result<Vec<PinStatus>, PinError> {
         let rows = self.rows(upstream).await?;
         let mut out = Vec::with_capacity(defs.len());
+        // Every write of one comparison commits together (one fsync for a whole new catalog),
+        // and only when there is something to write.
+        let mut tx = None;
         for def in defs {
             let seen = def.digest();
             let state = match rows.get(&(def.kind, def.name.clone())) {
-                None => self.pin_new(upstream, def, &seen).await?,
-                Some(row) => {
-                    if row.seen_digest != seen {
-                        self.record_seen(upstream, def, &seen).await?;
+                Some(row) if row.seen_digest == seen => state_of(&row.digest, seen),
+                known => {
+                    let conn = match &mut tx {
+                        Some(t) => t,
+                        None => tx.insert(self.store.pool().begin().await?),
+                    };
+                    match known {
+                        None => pin_new(conn, upstream, def, &seen).await?,
+                        Some(row) => {
+                            record_seen(conn, upstream, def, &seen).await?;
+                            state_of(&row.digest, seen)
+                        }
                     }
-                    state_of(&row.digest, seen)
                 }
             };
             out.push(PinStatus {
@@ -154,72 +164,10 @@ impl PinStore {
                 state,
             });
         }
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
         Ok(out)
-    }
-
-    async fn pin_new(
-        &self,
-        upstream: &str,
-        def: &Definition,
-        seen: &str,
-    ) -> Result<PinState, PinError> {
-        let json = String::from_utf8_lossy(&canonical(&def.value)).into_owned();
-        let now = now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO guard_pins (upstream, kind, name, digest, definition, pinned_ms, \
-             seen_digest, seen_definition, seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (upstream, kind, name) DO NOTHING",
-        )
-        .bind(upstream)
-        .bind(def.kind.as_str())
-        .bind(def.name.as_str())
-        .bind(seen)
-        .bind(json.as_str())
-        .bind(now)
-        .bind(seen)
-        .bind(json.as_str())
-        .bind(now)
-        .execute(self.store.pool())
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            return Ok(PinState::New);
-        }
-        // Another replica pinned it first: compare with what it pinned.
-        let pinned: String = sqlx::query_scalar(
-            "SELECT digest FROM guard_pins WHERE upstream = $1 AND kind = $2 AND name = $3",
-        )
-        .bind(upstream)
-        .bind(def.kind.as_str())
-        .bind(def.name.as_str())
-        .fetch_one(self.store.pool())
-        .await?;
-        if pinned != seen {
-            self.record_seen(upstream, def, seen).await?;
-        }
-        Ok(state_of(&pinned, seen.to_owned()))
-    }
-
-    async fn record_seen(
-        &self,
-        upstream: &str,
-        def: &Definition,
-        seen: &str,
-    ) -> Result<(), PinError> {
-        let json = String::from_utf8_lossy(&canonical(&def.value)).into_owned();
-        sqlx::query(
-            "UPDATE guard_pins SET seen_digest = $1, seen_definition = $2, seen_ms = $3 \
-             WHERE upstream = $4 AND kind = $5 AND name = $6",
-        )
-        .bind(seen)
-        .bind(json)
-        .bind(now_ms())
-        .bind(upstream)
-        .bind(def.kind.as_str())
-        .bind(def.name.as_str())
-        .execute(self.store.pool())
-        .await?;
-        Ok(())
     }
 
     /// Definitions whose last seen form differs from their pin, for one upstream or all.
@@ -321,4 +269,69 @@ fn state_of(pinned: &str, seen: String) -> PinState {
             seen_digest: seen,
         }
     }
+}
+
+async fn pin_new(
+    conn: &mut AnyConnection,
+    upstream: &str,
+    def: &Definition,
+    seen: &str,
+) -> Result<PinState, PinError> {
+    let json = String::from_utf8_lossy(&canonical(&def.value)).into_owned();
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO guard_pins (upstream, kind, name, digest, definition, pinned_ms, \
+         seen_digest, seen_definition, seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (upstream, kind, name) DO NOTHING",
+    )
+    .bind(upstream)
+    .bind(def.kind.as_str())
+    .bind(def.name.as_str())
+    .bind(seen)
+    .bind(json.as_str())
+    .bind(now)
+    .bind(seen)
+    .bind(json.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(PinState::New);
+    }
+    // Another replica pinned it first: compare with what it pinned.
+    let pinned: String = sqlx::query_scalar(
+        "SELECT digest FROM guard_pins WHERE upstream = $1 AND kind = $2 AND name = $3",
+    )
+    .bind(upstream)
+    .bind(def.kind.as_str())
+    .bind(def.name.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    if pinned != seen {
+        record_seen(conn, upstream, def, seen).await?;
+    }
+    Ok(state_of(&pinned, seen.to_owned()))
+}
+
+async fn record_seen(
+    conn: &mut AnyConnection,
+    upstream: &str,
+    def: &Definition,
+    seen: &str,
+) -> Result<(), PinError> {
+    let json = String::from_utf8_lossy(&canonical(&def.value)).into_owned();
+    sqlx::query(
+        "UPDATE guard_pins SET seen_digest = $1, seen_definition = $2, seen_ms = $3 \
+         WHERE upstream = $4 AND kind = $5 AND name = $6",
+    )
+    .bind(seen)
+    .bind(json)
+    .bind(now_ms())
+    .bind(upstream)
+    .bind(def.kind.as_str())
+    .bind(def.name.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
