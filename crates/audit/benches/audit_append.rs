@@ -35,6 +35,7 @@ fn config(encrypted: bool) -> portcullis_config::Audit {
         retention: None,
         checkpoint_records: 1000,
         checkpoint_interval: std::time::Duration::from_secs(60),
+        max_field_bytes: 256 * 1024,
         sinks: Vec::new(),
     }
 }

@@ -19,7 +19,12 @@ pub fn to_string(value: &Value) -> String {
 
 /// Hex SHA-256 of the canonical form of `value`: how arguments and results are digested.
 pub fn digest(value: &Value) -> String {
-    hex::encode(Sha256::digest(to_string(value).as_bytes()))
+    digest_text(&to_string(value))
+}
+
+/// [`digest`] of a value already in canonical form.
+pub fn digest_text(canonical: &str) -> String {
+    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
 fn write_value(value: &Value, out: &mut String) {

@@ -29,6 +29,8 @@ pub struct FieldPolicy {
     /// Without an encryption key: the redacted value is stored; without a redactor either, only
     /// the digest.
     pub redactor: Option<Arc<dyn Redact>>,
+    /// A value whose canonical JSON is longer keeps only its digest (`None`: no limit).
+    pub max_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for FieldPolicy {
@@ -36,6 +38,7 @@ impl std::fmt::Debug for FieldPolicy {
         f.debug_struct("FieldPolicy")
             .field("keys", &self.keys)
             .field("redactor", &self.redactor.is_some())
+            .field("max_bytes", &self.max_bytes)
             .finish()
     }
 }
@@ -71,8 +74,15 @@ impl FieldPolicy {
         let Some(mut value) = value else {
             return Ok((None, None));
         };
-        let digest = canonical::digest(&value);
-        let sealed = if let Some(key) = self.keys.current() {
+        let text = canonical::to_string(&value);
+        let digest = canonical::digest_text(&text);
+        let too_large = self
+            .max_bytes
+            .is_some_and(|max| u64::try_from(text.len()).unwrap_or(u64::MAX) > max);
+        drop(text);
+        let sealed = if too_large {
+            None
+        } else if let Some(key) = self.keys.current() {
             Some(seal::encrypt(key, field, request_id, &value)?)
         } else if let Some(redactor) = &self.redactor {
             redactor.redact(&mut value);

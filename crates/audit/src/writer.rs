@@ -108,6 +108,7 @@ impl AuditLog {
             fields: FieldPolicy {
                 keys,
                 redactor: None,
+                max_bytes: Some(config.max_field_bytes),
             },
             committed,
             chain,

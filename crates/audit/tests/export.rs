@@ -256,6 +256,7 @@ mod tests {
             retention: None,
             checkpoint_records: 1000,
             checkpoint_interval: Duration::from_secs(3600),
+            max_field_bytes: 256 * 1024,
             sinks: Vec::new(),
         }
     }

@@ -269,6 +269,7 @@ mod tests {
             retention: None,
             checkpoint_records: 1000,
             checkpoint_interval: std::time::Duration::from_secs(3600),
+            max_field_bytes: 256 * 1024,
             sinks: Vec::new(),
         };
         let log = AuditLog::open(store.clone(), &config, dir.path())

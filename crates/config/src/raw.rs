@@ -206,6 +206,7 @@ pub struct RawAudit {
     pub retention: Option<String>,
     pub checkpoint_records: Option<i64>,
     pub checkpoint_interval: Option<String>,
+    pub max_field_bytes: Option<RawSize>,
     pub sink: Option<Vec<RawSink>>,
 }
 

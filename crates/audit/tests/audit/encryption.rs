@@ -180,6 +180,32 @@ async fn without_a_key_only_digests_or_redacted_values_are_kept() {
     assert_eq!(records[1].kid(), None);
 }
 
+/// A field larger than `max_field_bytes` keeps only its digest, encrypted or not; a smaller one
+/// in the same record is kept as usual, and the chain still verifies.
+#[tokio::test]
+async fn fields_over_the_size_limit_keep_only_their_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = testing::sqlite(dir.path()).await.unwrap();
+    let mut cfg = with_key(config(10), KEY_A);
+    cfg.max_field_bytes = 1024;
+    let log = AuditLog::open(store.clone(), &cfg, dir.path())
+        .await
+        .unwrap();
+    let mut big = draft(1);
+    let huge = json!({"content": [{"type": "text", "text": "x".repeat(4096)}]});
+    big.result = Some(huge.clone());
+    log.append(big).await.unwrap();
+    log.shutdown().await.unwrap();
+    let records = all_records(&store).await;
+    assert_eq!(records[0].result, None, "over the limit: not stored");
+    assert_eq!(records[0].result_digest, Some(canonical::digest(&huge)));
+    assert!(
+        matches!(records[0].args, Some(Sealed::Encrypted { .. })),
+        "under the limit: stored encrypted"
+    );
+    assert!(!dump(&store).await.contains(&"x".repeat(1025)));
+}
+
 #[test]
 fn key_parsing() {
     assert!(FieldKey::parse(KEY_A).is_ok());

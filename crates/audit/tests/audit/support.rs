@@ -18,6 +18,7 @@ pub fn config(checkpoint_records: u64) -> Audit {
         retention: None,
         checkpoint_records,
         checkpoint_interval: Duration::from_secs(3600),
+        max_field_bytes: 256 * 1024,
         sinks: Vec::new(),
     }
 }

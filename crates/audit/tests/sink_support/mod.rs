@@ -23,6 +23,7 @@ pub fn audit_config() -> portcullis_config::Audit {
         retention: None,
         checkpoint_records: 1000,
         checkpoint_interval: Duration::from_secs(3600),
+        max_field_bytes: 256 * 1024,
         sinks: Vec::new(),
     }
 }

@@ -78,6 +78,9 @@ pub struct Audit {
     pub checkpoint_records: u64,
     /// … or after this much time with new records (default 60s), whichever comes first.
     pub checkpoint_interval: Duration,
+    /// Arguments or a result whose canonical JSON is larger than this keep only their digest
+    /// (default 256KiB), so one huge result cannot grow the store without bound.
+    pub max_field_bytes: u64,
     /// `[[audit.sink]]`: copies of every record for a SIEM.
     pub sinks: Vec<Sink>,
 }

@@ -111,6 +111,9 @@ pub(super) fn audit(raw: RawAudit, ctx: &mut Ctx<'_>) -> Audit {
             raw.checkpoint_interval.as_deref(),
         )
         .unwrap_or(Duration::from_secs(60));
+    let max_field_bytes = ctx
+        .size("audit.max_field_bytes", raw.max_field_bytes.as_ref())
+        .unwrap_or(DEFAULT_MAX_FIELD_BYTES);
     let sinks = sinks("audit.sink", raw.sink.unwrap_or_default(), ctx);
     Audit {
         signing_key,
@@ -119,9 +122,13 @@ pub(super) fn audit(raw: RawAudit, ctx: &mut Ctx<'_>) -> Audit {
         retention,
         checkpoint_records,
         checkpoint_interval,
+        max_field_bytes,
         sinks,
     }
 }
+
+/// `[audit] max_field_bytes` when unset.
+pub const DEFAULT_MAX_FIELD_BYTES: u64 = 256 * 1024;
 
 pub(super) fn anomaly(raw: RawAnomaly, ctx: &mut Ctx<'_>) -> Anomaly {
     let enabled = raw.enabled.unwrap_or(false);
