@@ -449,8 +449,6 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     end_call(&era, &current.id);
 }
 
-/// The response guard over an upstream's result: parsed, checked, cleaned, serialized again
-/// only if something changed.
 /// [`screen`] for a call's outcome, which may be a task handle (tasks extension): a handle
 /// carries no content yet, so only the generic checks apply. `true` when it is a handle.
 fn screen_or_track(
@@ -465,6 +463,8 @@ fn screen_or_track(
     screen(gw, upstream, tool, raw).map(|r| (r, false))
 }
 
+/// The response guard over an upstream's result: parsed, checked, cleaned, serialized again
+/// only if something changed.
 pub(crate) fn screen(
     gw: &Gateway,
     upstream: &str,
