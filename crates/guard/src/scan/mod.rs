@@ -163,11 +163,6 @@ pub fn scan_definition(
         ));
         return findings;
     };
-    let others: Vec<&str> = known_tools
-        .iter()
-        .map(String::as_str)
-        .filter(|t| t.len() >= 3 && !is_same_tool(t, &def.name))
-        .collect();
     for (location, text) in texts {
         let mut push = |rule, severity, at: usize| {
             if !findings
@@ -188,7 +183,7 @@ pub fn scan_definition(
                 push(phrase.rule, phrase.severity, m.start());
             }
         }
-        if let Some(at) = shadowing(text, &others, &compiled.coercion) {
+        if let Some(at) = shadowing(text, known_tools, &def.name, &compiled.coercion) {
             push(Rule::ToolShadowing, Severity::Block, at);
         }
         if let Some(m) = compiled.padding.find(text) {
@@ -211,8 +206,10 @@ fn is_same_tool(known: &str, name: &str) -> bool {
             .is_some_and(|prefix| prefix.ends_with(|c: char| !c.is_ascii_alphanumeric()))
 }
 
-/// The offset of a sentence that names another tool and tells how it must be called.
-fn shadowing(text: &str, others: &[&str], coercion: &Regex) -> Option<usize> {
+/// The offset of a sentence that names another tool (one of `known` that is not `name`) and
+/// tells how it must be called. The other names are looked at only for a sentence that
+/// coerces, so scanning a whole catalog stays linear in its size when nothing does.
+fn shadowing(text: &str, known: &[String], name: &str, coercion: &Regex) -> Option<usize> {
     let lower = text.to_ascii_lowercase();
     let mut start = 0;
     for sentence in lower.split_inclusive(['.', '!', '?', '\n']) {
@@ -221,9 +218,10 @@ fn shadowing(text: &str, others: &[&str], coercion: &Regex) -> Option<usize> {
         if !coercion.is_match(sentence) {
             continue;
         }
-        let names_other = others
+        let names_other = known
             .iter()
-            .any(|name| mentions(sentence, &name.to_ascii_lowercase()));
+            .filter(|t| t.len() >= 3 && !is_same_tool(t, name))
+            .any(|other| mentions(sentence, &other.to_ascii_lowercase()));
         if names_other {
             return Some(at);
         }
