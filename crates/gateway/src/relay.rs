@@ -399,30 +399,36 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     let tool_def = tool.clone();
     let tool = tool.as_deref().map(|def| (target.inner.as_str(), def));
     let (response, decision) = match result {
-        Ok(Outcome::Result(r)) => match screen_or_track(&gw, &member.name, tool, &r) {
-            Ok((r, true)) => {
-                // A task handle: its result comes later, through tasks/get, to this caller only.
-                let owner = crate::tasks::Owner::new(
-                    target.upstream,
-                    principal.clone(),
-                    target.exposed.clone(),
-                    tool_def.map(|def| (target.inner.clone(), def)),
-                );
-                gw.tasks.created(&r, owner);
-                entry.result(serde_json::from_str(r.get()).ok());
-                (Response::result(id, r), "allow")
+        Ok(Outcome::Result(r)) => {
+            // A task handle (only for a client that declared the tasks extension) carries no
+            // content yet: its result comes later, through tasks/get, to this caller only.
+            let handle = matches!(&era, EraCtx::Modern { client, .. }
+                if crate::tasks::declared(client.capabilities.as_deref()))
+                && crate::tasks::is_handle(&r);
+            match screen(&gw, &member.name, if handle { None } else { tool }, &r) {
+                Ok(r) => {
+                    let r = if handle {
+                        let owner = crate::tasks::Owner {
+                            upstream: target.upstream,
+                            principal: principal.clone(),
+                            exposed: target.exposed.clone(),
+                            tool: tool_def.map(|def| (target.inner.clone(), def)),
+                        };
+                        gw.tasks.created(&r, owner);
+                        r
+                    } else {
+                        results::rewrite(&gw, method, target.upstream, r, era.is_modern())
+                    };
+                    entry.result(serde_json::from_str(r.get()).ok());
+                    (Response::result(id, r), "allow")
+                }
+                Err(err) => {
+                    tracing::warn!(upstream = %member.name, mcp.name = %target.exposed, error = %err, "result refused");
+                    entry.failed(&err);
+                    (Response::error(Some(id), err.public().error), err.label())
+                }
             }
-            Ok((r, false)) => {
-                let r = results::rewrite(&gw, method, target.upstream, r, era.is_modern());
-                entry.result(serde_json::from_str(r.get()).ok());
-                (Response::result(id, r), "allow")
-            }
-            Err(err) => {
-                tracing::warn!(upstream = %member.name, mcp.name = %target.exposed, error = %err, "result refused");
-                entry.failed(&err);
-                (Response::error(Some(id), err.public().error), err.label())
-            }
-        },
+        }
         Ok(Outcome::Error(e)) => {
             let public = public_upstream_error(&member.name, &target.exposed, &e);
             entry
@@ -447,20 +453,6 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     };
     current.log.push_response(&response);
     end_call(&era, &current.id);
-}
-
-/// [`screen`] for a call's outcome, which may be a task handle (tasks extension): a handle
-/// carries no content yet, so only the generic checks apply. `true` when it is a handle.
-fn screen_or_track(
-    gw: &Gateway,
-    upstream: &str,
-    tool: Option<(&str, &ToolDef)>,
-    raw: &RawValue,
-) -> Result<(Box<RawValue>, bool), GatewayError> {
-    if crate::tasks::is_handle(raw) {
-        return screen(gw, upstream, None, raw).map(|r| (r, true));
-    }
-    screen(gw, upstream, tool, raw).map(|r| (r, false))
 }
 
 /// The response guard over an upstream's result: parsed, checked, cleaned, serialized again

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use portcullis_mcp::{Method, Outcome, RawObject, Request};
 use portcullis_transport::ClientContext;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::Gateway;
@@ -41,62 +40,44 @@ pub struct Owner {
     /// the result's `outputSchema` check and redaction scope).
     pub exposed: String,
     pub tool: Option<(String, Arc<ToolDef>)>,
-    expires: Instant,
-}
-
-impl Owner {
-    pub fn new(
-        upstream: usize,
-        principal: String,
-        exposed: String,
-        tool: Option<(String, Arc<ToolDef>)>,
-    ) -> Owner {
-        Owner {
-            upstream,
-            principal,
-            exposed,
-            tool,
-            expires: Instant::now(),
-        }
-    }
 }
 
 /// The tasks upstreams created for this gateway's callers.
 #[derive(Default)]
 pub struct Tasks {
-    owners: Mutex<HashMap<String, Owner>>,
+    /// Task id → its owner and when the gateway forgets it.
+    owners: Mutex<HashMap<String, (Owner, Instant)>>,
 }
 
 impl Tasks {
-    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owner>> {
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Owner, Instant)>> {
         self.owners.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Remembers the task `result` creates, if it is a task handle; `true` if it is one.
-    pub fn created(&self, result: &RawValue, mut owner: Owner) -> bool {
+    pub fn created(&self, result: &RawValue, owner: Owner) -> bool {
         let Some((task_id, ttl)) = handle(result) else {
             return false;
         };
-        owner.expires = Instant::now() + ttl;
+        let now = Instant::now();
         let mut owners = self.owners();
         if owners.len() >= MAX_TASKS {
-            let now = Instant::now();
-            owners.retain(|_, o| o.expires > now);
+            owners.retain(|_, (_, expires)| *expires > now);
         }
         if owners.len() >= MAX_TASKS && !owners.contains_key(&task_id) {
             tracing::warn!(task = %task_id, "too many tasks remembered; this one cannot be polled through the gateway");
             return true;
         }
         tracing::info!(task = %task_id, client.id = %owner.principal, mcp.name = %owner.exposed, "upstream created a task");
-        owners.insert(task_id, owner);
+        owners.insert(task_id, (owner, now + ttl));
         true
     }
 
     /// The task's owner, when `principal` made it and it has not expired.
     pub fn find(&self, task_id: &str, principal: &str) -> Option<Owner> {
         let mut owners = self.owners();
-        let owner = owners.get(task_id)?;
-        if owner.expires <= Instant::now() {
+        let (owner, expires) = owners.get(task_id)?;
+        if *expires <= Instant::now() {
             owners.remove(task_id);
             return None;
         }
@@ -217,25 +198,22 @@ fn screen_task(
     owner: &Owner,
     raw: &RawValue,
 ) -> Result<Box<RawValue>, GatewayError> {
-    let mut task: Value =
-        serde_json::from_str(raw.get()).map_err(|e| GatewayError::UpstreamFailed {
-            upstream: upstream.to_owned(),
-            detail: format!("task is not JSON: {e}"),
-        })?;
+    let mut task = RawObject::from_raw(raw).map_err(|e| GatewayError::UpstreamFailed {
+        upstream: upstream.to_owned(),
+        detail: format!("task is not a JSON object: {e}"),
+    })?;
     let Some(result) = task.get("result") else {
         return Ok(raw.to_owned());
     };
-    let inner = serde_json::value::to_raw_value(result)
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
     let tool = owner
         .tool
         .as_ref()
         .map(|(name, def)| (name.as_str(), def.as_ref()));
-    let screened = crate::relay::screen(gw, upstream, tool, &inner)?;
+    let screened = crate::relay::screen(gw, upstream, tool, result)?;
     let rewritten = crate::results::rewrite(gw, Method::ToolsCall, owner.upstream, screened, true);
-    task["result"] =
-        serde_json::from_str(rewritten.get()).map_err(|e| GatewayError::Internal(e.to_string()))?;
-    serde_json::value::to_raw_value(&task).map_err(|e| GatewayError::Internal(e.to_string()))
+    task.set_raw("result", rewritten);
+    task.to_raw()
+        .map_err(|e| GatewayError::Internal(e.to_string()))
 }
 
 #[cfg(test)]
@@ -246,20 +224,29 @@ mod tests {
         RawValue::from_string(s.to_owned()).unwrap()
     }
 
+    fn owner(principal: &str) -> Owner {
+        Owner {
+            upstream: 0,
+            principal: principal.into(),
+            exposed: "slow".into(),
+            tool: None,
+        }
+    }
+
     #[test]
     fn a_task_is_found_only_by_its_principal_and_only_until_it_expires() {
         let tasks = Tasks::default();
         let created =
             raw(r#"{"resultType":"task","taskId":"t-1","status":"working","ttlMs":60000}"#);
-        assert!(tasks.created(&created, Owner::new(0, "alice".into(), "slow".into(), None)));
+        assert!(tasks.created(&created, owner("alice")));
         assert!(tasks.find("t-1", "alice").is_some());
         assert!(tasks.find("t-1", "bob").is_none(), "another principal");
         assert!(tasks.find("t-2", "alice").is_none(), "unknown id");
         let short = raw(r#"{"resultType":"task","taskId":"t-3","status":"working","ttlMs":0}"#);
-        assert!(tasks.created(&short, Owner::new(0, "alice".into(), "slow".into(), None)));
+        assert!(tasks.created(&short, owner("alice")));
         assert!(tasks.find("t-3", "alice").is_none(), "expired");
         let plain = raw(r#"{"resultType":"complete","content":[]}"#);
-        assert!(!tasks.created(&plain, Owner::new(0, "alice".into(), "x".into(), None)));
+        assert!(!tasks.created(&plain, owner("alice")));
     }
 
     #[test]
