@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use crate::canonical;
 use crate::error::AuditError;
@@ -74,16 +75,17 @@ impl FieldPolicy {
         let Some(mut value) = value else {
             return Ok((None, None));
         };
-        let text = canonical::to_string(&value);
+        // One canonical form serves the digest, the size limit and the ciphertext; it is
+        // plaintext, so it is cleared when dropped.
+        let text = Zeroizing::new(canonical::to_string(&value));
         let digest = canonical::digest_text(&text);
         let too_large = self
             .max_bytes
             .is_some_and(|max| u64::try_from(text.len()).unwrap_or(u64::MAX) > max);
-        drop(text);
         let sealed = if too_large {
             None
         } else if let Some(key) = self.keys.current() {
-            Some(seal::encrypt(key, field, request_id, &value)?)
+            Some(seal::encrypt(key, field, request_id, &text)?)
         } else if let Some(redactor) = &self.redactor {
             redactor.redact(&mut value);
             Some(Sealed::Redacted { value })

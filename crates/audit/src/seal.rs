@@ -131,26 +131,26 @@ fn aad(field: Field, request_id: &str) -> Vec<u8> {
     format!("portcullis-audit/v1/{}/{request_id}", field.name()).into_bytes()
 }
 
-/// Encrypts the canonical JSON of `value` under `key`.
+/// Encrypts `canonical`, a value's canonical JSON (RFC 8785), under `key`. The caller owns
+/// the plaintext (and clears it).
 pub fn encrypt(
     key: &FieldKey,
     field: Field,
     request_id: &str,
-    value: &Value,
+    canonical: &str,
 ) -> Result<Sealed, AuditError> {
     let mut nonce = [0_u8; 12];
     getrandom::fill(&mut nonce).map_err(|e| AuditError::EncryptionKey {
         origin: key.kid.clone(),
         reason: format!("no randomness for a nonce: {e}"),
     })?;
-    let plaintext = Zeroizing::new(canonical::to_string(value).into_bytes());
     let aad = aad(field, request_id);
     let ct = key
         .cipher
         .encrypt(
             &Nonce::from(nonce),
             Payload {
-                msg: &plaintext,
+                msg: canonical.as_bytes(),
                 aad: &aad,
             },
         )
