@@ -64,6 +64,78 @@ fn write_value(value: &Value, out: &mut String) {
     }
 }
 
+/// Writes one JSON object member by member, for types whose fields are known, without building
+/// a [`Value`] first. The caller gives the members in canonical order (checked in debug
+/// builds; keys are ASCII, so byte order is UTF-16 order).
+pub(crate) struct Object<'a> {
+    out: &'a mut String,
+    last: Option<&'static str>,
+}
+
+impl<'a> Object<'a> {
+    pub(crate) fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        Object { out, last: None }
+    }
+
+    /// Starts the member `key`; its value is written to the returned string.
+    pub(crate) fn key(&mut self, key: &'static str) -> &mut String {
+        debug_assert!(
+            key.is_ascii() && self.last.is_none_or(|last| last < key),
+            "{key} after {:?}",
+            self.last
+        );
+        if self.last.is_some() {
+            self.out.push(',');
+        }
+        self.last = Some(key);
+        write_string(key, self.out);
+        self.out.push(':');
+        self.out
+    }
+
+    pub(crate) fn str(&mut self, key: &'static str, value: &str) -> &mut Self {
+        write_string(value, self.key(key));
+        self
+    }
+
+    /// `null` for `None`.
+    pub(crate) fn opt_str(&mut self, key: &'static str, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(v) => write_string(v, self.key(key)),
+            None => self.key(key).push_str("null"),
+        }
+        self
+    }
+
+    pub(crate) fn uint(&mut self, key: &'static str, value: u64) -> &mut Self {
+        write_number(&serde_json::Number::from(value), self.key(key));
+        self
+    }
+
+    pub(crate) fn value(&mut self, key: &'static str, value: &Value) -> &mut Self {
+        write_value(value, self.key(key));
+        self
+    }
+
+    pub(crate) fn strs(&mut self, key: &'static str, values: &[String]) -> &mut Self {
+        let out = self.key(key);
+        out.push('[');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_string(v, out);
+        }
+        out.push(']');
+        self
+    }
+
+    pub(crate) fn end(&mut self) {
+        self.out.push('}');
+    }
+}
+
 fn write_number(n: &serde_json::Number, out: &mut String) {
     // Without serde_json's `arbitrary_precision`, every number has an f64 view; integers are
     // converted the way JavaScript would read them.

@@ -1,6 +1,10 @@
 //! The writer: one background task that sequences queued drafts, chains and inserts them in one
 //! transaction per batch (group commit), and answers each caller only after that commit.
 //!
+//! It runs on a thread and runtime of its own, with a connection of its own: a batch is several
+//! round trips to the database, and each would otherwise wait for a turn on the request
+//! threads, behind the very requests that are waiting for the batch.
+//!
 //! The chain head is read and locked inside every batch's transaction (`audit_head`), never
 //! cached, so several writers (replicas on one PostgreSQL, or processes on one SQLite file)
 //! interleave whole batches into one gap-free chain.
@@ -12,15 +16,16 @@ use std::time::Duration;
 use portcullis_store::sqlx::Acquire;
 use portcullis_store::{Store, now_ms};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 
 use crate::checkpoint::{Checkpoint, CheckpointKind};
 use crate::clock;
 use crate::draft::{FieldPolicy, Redact, SealedDraft};
 use crate::error::AuditError;
+use crate::record::Record;
 use crate::record::RecordDraft;
 use crate::seal::FieldKeys;
 use crate::signing::CheckpointSigner;
+use crate::sqlite::SqliteWriter;
 use crate::table;
 
 /// Most records committed in one transaction.
@@ -62,7 +67,7 @@ pub struct AuditLog {
     committed: watch::Receiver<u64>,
     pub(crate) chain: Arc<Chain>,
     pub(crate) retention: Option<Duration>,
-    task: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -76,8 +81,8 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// Migrates the audit tables, loads the keys and starts the writer task (needs a Tokio
-    /// runtime). `key_dir` is where a generated signing key lives when `[audit] signing_key`
+    /// Migrates the audit tables, loads the keys and starts the writer (on its own thread, with
+    /// its own connection to the store). `key_dir` is where a generated signing key lives when `[audit] signing_key`
     /// is unset (see [`crate::key_dir`]).
     pub async fn open(
         store: Store,
@@ -96,7 +101,7 @@ impl AuditLog {
         });
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let (committed_tx, committed) = watch::channel(head.seq);
-        let task = tokio::spawn(run(Arc::clone(&chain), jobs, committed_tx));
+        let thread = spawn_writer(Arc::clone(&chain), jobs, committed_tx).await?;
         tracing::info!(
             head = head.seq,
             signing_key = chain.signer.id(),
@@ -113,7 +118,7 @@ impl AuditLog {
             committed,
             chain,
             retention: config.retention,
-            task: Arc::new(std::sync::Mutex::new(Some(task))),
+            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
         })
     }
 
@@ -159,9 +164,9 @@ impl AuditLog {
     /// Later `append`s fail with [`AuditError::Closed`].
     pub async fn shutdown(&self) -> Result<(), AuditError> {
         let result = self.control(Job::Stop).await;
-        let task = self.task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            let _ = task.await;
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         match result {
             Err(AuditError::Closed) => Ok(()),
@@ -193,8 +198,55 @@ impl AuditLog {
     }
 }
 
-/// The writer task.
-async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch::Sender<u64>) {
+/// Starts the writer thread: a single-threaded runtime, a connection of its own, then [`run`]
+/// until every [`AuditLog`] is dropped or it is stopped.
+async fn spawn_writer(
+    chain: Arc<Chain>,
+    jobs: mpsc::Receiver<Job>,
+    committed: watch::Sender<u64>,
+) -> Result<std::thread::JoinHandle<()>, AuditError> {
+    let (ready_tx, ready) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("audit-writer".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(AuditError::Start(format!("runtime: {e}"))));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let mut backend = match Backend::open(&chain.store).await {
+                    Ok(backend) => backend,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                run(&chain, &mut backend, jobs, committed).await;
+                backend.close().await;
+            });
+        })
+        .map_err(|e| AuditError::Start(format!("thread: {e}")))?;
+    match ready.await {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(AuditError::Closed),
+    }
+}
+
+/// The writer loop, on the writer thread, over its own connection.
+async fn run(
+    chain: &Chain,
+    backend: &mut Backend,
+    mut jobs: mpsc::Receiver<Job>,
+    committed: watch::Sender<u64>,
+) {
     let tick =
         (chain.checkpoint_interval / 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
@@ -205,7 +257,7 @@ async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch:
         let first = tokio::select! {
             job = jobs.recv() => job,
             _ = ticker.tick() => {
-                if let Err(error) = checkpoint_if_due(&chain, false).await {
+                if let Err(error) = checkpoint_if_due(chain, backend, false).await {
                     tracing::error!(%error, "audit checkpoint failed");
                 }
                 continue;
@@ -216,17 +268,17 @@ async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch:
             match job {
                 Job::Append(draft, reply) => batch.push((*draft, reply)),
                 Job::Flush(sign, reply) => {
-                    commit(&chain, &mut batch, &committed).await;
+                    commit(chain, backend, &mut batch, &committed).await;
                     let result = if sign {
-                        checkpoint_if_due(&chain, true).await
+                        checkpoint_if_due(chain, backend, true).await
                     } else {
                         Ok(())
                     };
                     let _ = reply.send(result);
                 }
                 Job::Stop(reply) => {
-                    commit(&chain, &mut batch, &committed).await;
-                    let _ = reply.send(checkpoint_if_due(&chain, true).await);
+                    commit(chain, backend, &mut batch, &committed).await;
+                    let _ = reply.send(checkpoint_if_due(chain, backend, true).await);
                     tracing::info!("audit writer stopped");
                     return;
                 }
@@ -239,13 +291,14 @@ async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch:
                 Err(_) => break,
             }
         }
-        commit(&chain, &mut batch, &committed).await;
+        commit(chain, backend, &mut batch, &committed).await;
     }
 }
 
 /// Commits `batch` in one transaction and answers every waiter.
 async fn commit(
     chain: &Chain,
+    backend: &mut Backend,
     batch: &mut Vec<(SealedDraft, oneshot::Sender<Result<Appended, AuditError>>)>,
     committed: &watch::Sender<u64>,
 ) {
@@ -254,7 +307,7 @@ async fn commit(
     }
     let (drafts, replies): (Vec<SealedDraft>, Vec<_>) = batch.drain(..).unzip();
     let count = drafts.len();
-    let outcome = write_batch(chain, drafts).await;
+    let outcome = write_batch(chain, backend, drafts).await;
     if let Err(error) = &outcome {
         tracing::error!(%error, records = count, "audit batch not committed");
     }
@@ -278,66 +331,161 @@ async fn commit(
     }
 }
 
-async fn write_batch(chain: &Chain, drafts: Vec<SealedDraft>) -> Result<Vec<Appended>, AuditError> {
-    let mut conn = chain.store.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    let head = table::lock_head(&mut tx).await?;
-    let now = now_ms();
-    let ts = clock::format_ms(now);
-    let mut seq = head.seq;
-    let mut prev = head.hash;
-    let mut appended = Vec::with_capacity(drafts.len());
-    let mut records = Vec::with_capacity(drafts.len());
-    for draft in drafts {
-        seq += 1;
-        let record = draft.into_record(seq, ts.clone(), prev);
-        prev = record.hash.clone();
-        appended.push(Appended {
-            seq,
-            hash: prev.clone(),
-        });
-        records.push(record);
-    }
-    table::insert_records(&mut tx, &records).await?;
-    table::set_head(&mut tx, seq, &prev).await?;
-    if seq.saturating_sub(head.checkpoint_seq) >= chain.checkpoint_records {
-        let checkpoint =
-            Checkpoint::sign(&chain.signer, CheckpointKind::Checkpoint, seq, &prev, &ts);
-        table::insert_checkpoint(&mut tx, &checkpoint).await?;
-        table::set_checkpointed(&mut tx, seq, now).await?;
-    }
-    tx.commit().await?;
-    Ok(appended)
+/// A batch chained onto a locked head: the records to insert, where the head moves, and a
+/// checkpoint to sign with it. Both connections commit it the same way.
+pub(crate) struct Batch {
+    pub(crate) records: Vec<Record>,
+    pub(crate) seq: u64,
+    pub(crate) hash: String,
+    /// The checkpoint and when it was signed (ms since the epoch).
+    pub(crate) checkpoint: Option<(Checkpoint, i64)>,
+    pub(crate) appended: Vec<Appended>,
 }
 
-/// Signs a checkpoint of the head when records are unsigned and `checkpoint_interval` has
-/// passed since the last one (or always, with `force`).
-async fn checkpoint_if_due(chain: &Chain, force: bool) -> Result<(), AuditError> {
-    let now = now_ms();
+impl Batch {
+    /// `drafts` sequenced after `head`, with a checkpoint when `checkpoint_records` are unsigned.
+    fn chain(chain: &Chain, head: table::Head, drafts: Vec<SealedDraft>) -> Batch {
+        let now = now_ms();
+        let ts = clock::format_ms(now);
+        let mut seq = head.seq;
+        let mut prev = head.hash;
+        let mut appended = Vec::with_capacity(drafts.len());
+        let mut records = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            seq += 1;
+            let record = draft.into_record(seq, ts.clone(), prev);
+            prev = record.hash.clone();
+            appended.push(Appended {
+                seq,
+                hash: prev.clone(),
+            });
+            records.push(record);
+        }
+        let checkpoint = (seq.saturating_sub(head.checkpoint_seq) >= chain.checkpoint_records)
+            .then(|| {
+                (
+                    Checkpoint::sign(&chain.signer, CheckpointKind::Checkpoint, seq, &prev, &ts),
+                    now,
+                )
+            });
+        Batch {
+            records,
+            seq,
+            hash: prev,
+            checkpoint,
+            appended,
+        }
+    }
+
+    /// No records; a checkpoint of `head` when [`checkpoint_due`].
+    fn checkpoint(chain: &Chain, head: table::Head, force: bool) -> Batch {
+        let now = now_ms();
+        let checkpoint = checkpoint_due(chain, &head, now, force).then(|| {
+            let ts = clock::format_ms(now);
+            let signed = Checkpoint::sign(
+                &chain.signer,
+                CheckpointKind::Checkpoint,
+                head.seq,
+                &head.hash,
+                &ts,
+            );
+            (signed, now)
+        });
+        Batch {
+            records: Vec::new(),
+            seq: head.seq,
+            hash: head.hash,
+            checkpoint,
+            appended: Vec::new(),
+        }
+    }
+}
+
+/// Records are unsigned and `checkpoint_interval` has passed since the last checkpoint (or
+/// always, with `force`).
+fn checkpoint_due(chain: &Chain, head: &table::Head, now: i64, force: bool) -> bool {
     let interval_ms = i64::try_from(chain.checkpoint_interval.as_millis()).unwrap_or(i64::MAX);
-    let due = |head: &table::Head| {
-        head.seq > head.checkpoint_seq
-            && (force || now.saturating_sub(head.checkpoint_ms) >= interval_ms)
-    };
+    head.seq > head.checkpoint_seq
+        && (force || now.saturating_sub(head.checkpoint_ms) >= interval_ms)
+}
+
+/// Where the writer commits: its own SQLite connection, or a pool of one (PostgreSQL, and
+/// SQLite in memory).
+enum Backend {
+    Sqlite(Box<SqliteWriter>),
+    Pool(Store),
+}
+
+impl Backend {
+    async fn open(store: &Store) -> Result<Backend, AuditError> {
+        match store.sqlite_path() {
+            Some(path) if store.dialect() == portcullis_store::Dialect::Sqlite => {
+                Ok(Backend::Sqlite(Box::new(SqliteWriter::open(path)?)))
+            }
+            _ => Ok(Backend::Pool(store.dedicated().await?)),
+        }
+    }
+
+    async fn close(self) {
+        if let Backend::Pool(store) = self {
+            store.close().await;
+        }
+    }
+
+    async fn read_head(&self) -> Result<table::Head, AuditError> {
+        match self {
+            Backend::Sqlite(w) => w.read_head(),
+            Backend::Pool(store) => table::read_head(store).await,
+        }
+    }
+
+    /// Locks the head, commits what `plan` makes of it, and returns where the records landed.
+    async fn write(
+        &mut self,
+        plan: impl FnOnce(table::Head) -> Batch,
+    ) -> Result<Vec<Appended>, AuditError> {
+        let store = match self {
+            Backend::Sqlite(w) => return w.write(plan),
+            Backend::Pool(store) => store,
+        };
+        let mut conn = store.pool().acquire().await?;
+        let mut tx = conn.begin().await?;
+        let batch = plan(table::lock_head(&mut tx).await?);
+        if !batch.records.is_empty() {
+            table::insert_records(&mut tx, &batch.records).await?;
+            table::set_head(&mut tx, batch.seq, &batch.hash).await?;
+        }
+        if let Some((checkpoint, at_ms)) = &batch.checkpoint {
+            table::insert_checkpoint(&mut tx, checkpoint).await?;
+            table::set_checkpointed(&mut tx, checkpoint.seq, *at_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(batch.appended)
+    }
+}
+
+async fn write_batch(
+    chain: &Chain,
+    backend: &mut Backend,
+    drafts: Vec<SealedDraft>,
+) -> Result<Vec<Appended>, AuditError> {
+    backend
+        .write(|head| Batch::chain(chain, head, drafts))
+        .await
+}
+
+/// Signs a checkpoint of the head when [`checkpoint_due`].
+async fn checkpoint_if_due(
+    chain: &Chain,
+    backend: &mut Backend,
+    force: bool,
+) -> Result<(), AuditError> {
     // A cheap unlocked look first: most ticks find nothing to do.
-    if !due(&table::read_head(&chain.store).await?) {
+    if !checkpoint_due(chain, &backend.read_head().await?, now_ms(), force) {
         return Ok(());
     }
-    let mut conn = chain.store.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    let head = table::lock_head(&mut tx).await?;
-    if due(&head) {
-        let ts = clock::format_ms(now);
-        let checkpoint = Checkpoint::sign(
-            &chain.signer,
-            CheckpointKind::Checkpoint,
-            head.seq,
-            &head.hash,
-            &ts,
-        );
-        table::insert_checkpoint(&mut tx, &checkpoint).await?;
-        table::set_checkpointed(&mut tx, head.seq, now).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    backend
+        .write(|head| Batch::checkpoint(chain, head, force))
+        .await
+        .map(drop)
 }

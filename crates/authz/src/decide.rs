@@ -81,18 +81,16 @@ pub mod reasons {
 /// If any satisfied permit is annotated `@approval("required")`, an allow becomes
 /// [`Verdict::ApprovalRequired`] (the strictest reading wins).
 pub fn decide(set: &PolicySet, req: &Request<'_>) -> Decision {
-    let prepared = Names::get().map_err(str::to_owned).and_then(|names| {
-        let who = entities::subject(names, req.subject)?;
-        let prepared = entities::request(names, &who, req, Args::Known(req.args))?;
-        Ok((who, prepared))
-    });
-    let (who, prepared) = match prepared {
+    let prepared = Names::get()
+        .map_err(str::to_owned)
+        .and_then(|names| entities::request(names, None, req, Args::Known(req.args)));
+    let prepared = match prepared {
         Ok(p) => p,
         Err(e) => return Decision::deny(Vec::new(), reasons::BAD_REQUEST, vec![e]),
     };
-    let subset = candidates(set, &who, &prepared);
+    let subset = candidates(set, &prepared);
     let policies = subset.as_deref().unwrap_or(&set.cedar);
-    let response = AUTHORIZER.is_authorized(&prepared.request, policies, &prepared.entities);
+    let response = AUTHORIZER.is_authorized(&prepared.request, policies, &prepared.store.entities);
     let mut diagnostics: Vec<String> = response
         .diagnostics()
         .errors()
@@ -155,17 +153,13 @@ pub fn decide(set: &PolicySet, req: &Request<'_>) -> Decision {
 }
 
 /// The policies whose scope can match (see [`crate::index`]); `None`: all of them.
-fn candidates(
-    set: &PolicySet,
-    who: &PreparedSubject,
-    p: &Prepared,
-) -> Option<std::sync::Arc<cedar_policy::PolicySet>> {
+fn candidates(set: &PolicySet, p: &Prepared) -> Option<std::sync::Arc<cedar_policy::PolicySet>> {
     set.index.select(&Facts {
-        principal: &who.uid,
-        roles: &who.roles,
+        principal: &p.store.principal,
+        roles: &p.store.roles,
         action: &p.action,
-        resource: &p.resource,
-        upstream: p.upstream.as_ref(),
+        resource: &p.store.resource,
+        upstream: p.store.upstream.as_ref(),
     })
 }
 
@@ -199,11 +193,11 @@ fn visible_with(set: &PolicySet, names: &Names, who: &PreparedSubject, req: &Req
     if !set.uses_args {
         // No policy can read the arguments: the concrete answer is the answer for any.
         let concrete = Request { args: None, ..*req };
-        return match entities::request(names, who, &concrete, Args::Known(None)) {
+        return match entities::request(names, Some(who), &concrete, Args::Known(None)) {
             Ok(p) => {
-                let subset = candidates(set, who, &p);
+                let subset = candidates(set, &p);
                 let policies = subset.as_deref().unwrap_or(&set.cedar);
-                let r = AUTHORIZER.is_authorized(&p.request, policies, &p.entities);
+                let r = AUTHORIZER.is_authorized(&p.request, policies, &p.store.entities);
                 r.decision() == CedarDecision::Allow
                     && !r
                         .diagnostics()
@@ -213,12 +207,12 @@ fn visible_with(set: &PolicySet, names: &Names, who: &PreparedSubject, req: &Req
             Err(_) => false,
         };
     }
-    let Ok(p) = entities::request(names, who, req, Args::Unknown) else {
+    let Ok(p) = entities::request(names, Some(who), req, Args::Unknown) else {
         return false;
     };
-    let subset = candidates(set, who, &p);
+    let subset = candidates(set, &p);
     let policies = subset.as_deref().unwrap_or(&set.cedar);
-    let r = AUTHORIZER.is_authorized_partial(&p.request, policies, &p.entities);
+    let r = AUTHORIZER.is_authorized_partial(&p.request, policies, &p.store.entities);
     r.decision() != Some(CedarDecision::Deny) && !r.definitely_errored().any(|id| forbid(set, id))
 }
 
@@ -362,17 +356,18 @@ mod tests {
                                     weekday: 1,
                                 },
                             };
-                            let Ok(p) = entities::request(names, &who, &req, Args::Known(req.args))
+                            let Ok(p) =
+                                entities::request(names, Some(&who), &req, Args::Known(req.args))
                             else {
                                 continue; // action and target that do not fit
                             };
                             let full =
-                                AUTHORIZER.is_authorized(&p.request, &set.cedar, &p.entities);
-                            let subset = candidates(&set, &who, &p);
+                                AUTHORIZER.is_authorized(&p.request, &set.cedar, &p.store.entities);
+                            let subset = candidates(&set, &p);
                             let part = AUTHORIZER.is_authorized(
                                 &p.request,
                                 subset.as_deref().unwrap_or(&set.cedar),
-                                &p.entities,
+                                &p.store.entities,
                             );
                             assert_eq!(
                                 full.decision(),

@@ -4,8 +4,9 @@
 //! entities carry no attributes and need not be in the store for `in` to work.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use cedar_policy::{Context, Entities, Entity, EntityUid, RestrictedExpression};
 
@@ -27,13 +28,22 @@ pub(crate) struct PreparedSubject {
     entity: Entity,
 }
 
-/// A request ready for Cedar, with the facts the scope index needs.
-pub(crate) struct Prepared {
-    pub request: cedar_policy::Request,
-    pub entities: Entities,
-    pub action: EntityUid,
+/// The entity store of one (principal, target) pair, with the facts the scope index needs.
+/// It depends on nothing else (not the arguments, the time or the policies), so decisions
+/// share it: see [`Stores`].
+pub(crate) struct Store {
+    pub principal: EntityUid,
+    pub roles: Vec<EntityUid>,
     pub resource: EntityUid,
     pub upstream: Option<EntityUid>,
+    pub entities: Entities,
+}
+
+/// A request ready for Cedar.
+pub(crate) struct Prepared {
+    pub request: cedar_policy::Request,
+    pub action: EntityUid,
+    pub store: Arc<Store>,
 }
 
 pub(crate) fn subject(names: &Names, s: &Subject) -> Result<PreparedSubject, String> {
@@ -62,10 +72,12 @@ pub(crate) fn subject(names: &Names, s: &Subject) -> Result<PreparedSubject, Str
     Ok(PreparedSubject { uid, roles, entity })
 }
 
-/// The Cedar request and entity store for `req` (principal prepared by [`subject`]).
+/// The Cedar request for `req`. With `who`, the principal prepared by [`subject`] (a list page:
+/// many targets, each seen once) and a store built for this request only; without, the store
+/// comes from [`Stores`] (a call: the same caller and tool again and again).
 pub(crate) fn request(
     names: &Names,
-    who: &PreparedSubject,
+    who: Option<&PreparedSubject>,
     req: &Request<'_>,
     args_mode: Args<'_>,
 ) -> Result<Prepared, String> {
@@ -74,30 +86,96 @@ pub(crate) fn request(
         .ok_or_else(|| format!("action {} is not in the schema", req.action))?
         .clone();
     check_fits(req.action, req.target)?;
-    let (resource, entity) = target(names, req.target)?;
+    let store = match who {
+        Some(who) => Arc::new(store(names, who, req.target)?),
+        None => STORES.get_or_build(req.subject, req.target, || {
+            store(names, &subject(names, req.subject)?, req.target)
+        })?,
+    };
     let context = context(req, args_mode)?;
     let request = cedar_policy::Request::new(
-        who.uid.clone(),
+        store.principal.clone(),
         action.clone(),
-        resource.clone(),
+        store.resource.clone(),
         context,
         None,
     )
     .map_err(|e| format!("request: {e}"))?;
-    let mut store = vec![who.entity.clone()];
-    store.extend(entity);
-    let entities = Entities::from_entities(store, None).map_err(|e| format!("entities: {e}"))?;
-    let upstream = match req.target {
+    Ok(Prepared {
+        request,
+        action,
+        store,
+    })
+}
+
+fn store(names: &Names, who: &PreparedSubject, target: &Target) -> Result<Store, String> {
+    let (resource, entity) = self::target(names, target)?;
+    let mut entities = vec![who.entity.clone()];
+    entities.extend(entity);
+    let entities = Entities::from_entities(entities, None).map_err(|e| format!("entities: {e}"))?;
+    let upstream = match target {
         Target::Upstream(_) => None,
         t => Some(Names::uid(&names.upstream, t.upstream())),
     };
-    Ok(Prepared {
-        request,
-        entities,
-        action,
+    Ok(Store {
+        principal: who.uid.clone(),
+        roles: who.roles.clone(),
         resource,
         upstream,
+        entities,
     })
+}
+
+/// Entity stores of recent (principal, target) pairs. Building one (attribute evaluation, the
+/// transitive closure of parents) was most of a decision's cost. Bounded: emptied when full.
+struct Stores {
+    hasher: RandomState,
+    built: Mutex<HashMap<u64, Cached>>,
+}
+
+struct Cached {
+    subject: Subject,
+    target: Target,
+    store: Arc<Store>,
+}
+
+static STORES: LazyLock<Stores> = LazyLock::new(|| Stores {
+    hasher: RandomState::new(),
+    built: Mutex::default(),
+});
+
+impl Stores {
+    const MAX: usize = 4096;
+
+    fn get_or_build(
+        &self,
+        subject: &Subject,
+        target: &Target,
+        build: impl FnOnce() -> Result<Store, String>,
+    ) -> Result<Arc<Store>, String> {
+        let key = self.hasher.hash_one((subject, target));
+        let hit = |c: &Cached| c.subject == *subject && c.target == *target;
+        if let Ok(built) = self.built.lock()
+            && let Some(cached) = built.get(&key).filter(|c| hit(c))
+        {
+            return Ok(Arc::clone(&cached.store));
+        }
+        let store = Arc::new(build()?);
+        if let Ok(mut built) = self.built.lock() {
+            if built.len() >= Self::MAX {
+                built.clear();
+            }
+            built.insert(
+                key,
+                Cached {
+                    subject: subject.clone(),
+                    target: target.clone(),
+                    store: Arc::clone(&store),
+                },
+            );
+        }
+        Ok(store)
+    }
 }
 
 /// Actions apply to one kind of target each (as the schema says); anything else is refused
@@ -263,6 +341,65 @@ pub fn segments(uri: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Action, CallTime, ToolAttrs};
+
+    /// A call's entity store is shared only by requests with the same principal (all of its
+    /// facts: roles, scopes, address…) and the same target.
+    #[test]
+    fn stores_are_shared_per_subject_and_target() {
+        let names = Names::get().unwrap();
+        let dev = Subject {
+            id: "alice".into(),
+            roles: vec!["dev".into()],
+            auth_method: "api_key".into(),
+            client_ip: "10.0.0.1".parse().ok(),
+            ..Subject::default()
+        };
+        let echo = Target::Tool(ToolAttrs::from_annotations(
+            "demo",
+            "demo__echo",
+            None,
+            None,
+        ));
+        let store_of = |subject: &Subject, target: &Target| {
+            let req = Request {
+                subject,
+                action: Action::CallTool,
+                target,
+                args: None,
+                protocol_version: "2026-07-28",
+                time: CallTime {
+                    hour: 1,
+                    weekday: 1,
+                },
+            };
+            request(names, None, &req, Args::Known(None)).unwrap().store
+        };
+        let first = store_of(&dev, &echo);
+        assert!(Arc::ptr_eq(&first, &store_of(&dev, &echo)));
+
+        let admin = Subject {
+            roles: vec!["admin".into()],
+            ..dev.clone()
+        };
+        let other = store_of(&admin, &echo);
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(other.roles, vec![Names::uid(&names.role, "admin")]);
+        let moved = Subject {
+            client_ip: "10.0.0.2".parse().ok(),
+            ..dev.clone()
+        };
+        assert!(!Arc::ptr_eq(&first, &store_of(&moved, &echo)));
+        let read_only = Target::Tool(ToolAttrs::from_annotations(
+            "demo",
+            "demo__echo",
+            None,
+            Some(true),
+        ));
+        let ro = store_of(&dev, &read_only);
+        assert!(!Arc::ptr_eq(&first, &ro));
+        assert_eq!(ro.resource, first.resource);
+    }
 
     #[test]
     fn segments_table() {

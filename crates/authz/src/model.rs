@@ -23,7 +23,7 @@ impl SubjectKind {
 }
 
 /// The authenticated caller, as the gateway's authentication stage saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Subject {
     /// Principal id (`alice`, `ci-bot`): the entity id and the `id` attribute.
     pub id: String,
@@ -111,7 +111,7 @@ impl fmt::Display for Action {
 }
 
 /// A tool's security-relevant hints (`Portcullis::Tool`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ToolAttrs {
     /// The upstream's configured name (`fs`).
     pub upstream: String,
@@ -164,7 +164,7 @@ impl ToolAttrs {
 }
 
 /// What a request is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     /// `Portcullis::Tool::"<exposed name>"`.
     Tool(ToolAttrs),

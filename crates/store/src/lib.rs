@@ -12,7 +12,7 @@
 mod migrate;
 pub mod testing;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -84,6 +84,9 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    options: AnyConnectOptions,
+    /// The database file, for SQLite stores on disk.
+    sqlite_path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,19 +113,43 @@ impl Store {
             Dialect::Sqlite => sqlite_url(url)?,
             Dialect::Postgres => url.to_owned(),
         };
-        let connect_err = |source| StoreError::Connect {
-            dialect: dialect.name(),
-            source,
-        };
         let options = AnyConnectOptions::from_str(&url)
-            .map_err(connect_err)?
+            .map_err(|source| StoreError::Connect {
+                dialect: dialect.name(),
+                source,
+            })?
             .log_statements(log::LevelFilter::Trace)
             .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1));
+        let max = match dialect {
+            Dialect::Sqlite => 4,
+            Dialect::Postgres => 16,
+        };
+        let mut store = Store::connect(options, dialect, max).await?;
+        store.sqlite_path = sqlite_file(&url);
+        Ok(store)
+    }
+
+    /// The database file of a SQLite store on disk (`None` for PostgreSQL and `:memory:`), for
+    /// a component that opens its own SQLite connection to it.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        self.sqlite_path.as_deref()
+    }
+
+    /// A store of its own (one connection) to the same database, for a task that runs on its
+    /// own thread and runtime: its connection is made there and waits on no one else's.
+    pub async fn dedicated(&self) -> Result<Store, StoreError> {
+        let mut store = Store::connect(self.options.clone(), self.dialect, 1).await?;
+        store.sqlite_path.clone_from(&self.sqlite_path);
+        Ok(store)
+    }
+
+    async fn connect(
+        options: AnyConnectOptions,
+        dialect: Dialect,
+        max_connections: u32,
+    ) -> Result<Store, StoreError> {
         let pool = AnyPoolOptions::new()
-            .max_connections(match dialect {
-                Dialect::Sqlite => 4,
-                Dialect::Postgres => 16,
-            })
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -135,10 +162,18 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(connect_err)?;
-        Ok(Store { pool, dialect })
+            .map_err(|source| StoreError::Connect {
+                dialect: dialect.name(),
+                source,
+            })?;
+        Ok(Store {
+            pool,
+            dialect,
+            options,
+            sqlite_path: None,
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -168,6 +203,13 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The file of a `sqlite://PATH?…` URL as [`sqlite_url`] wrote it; `None` for `:memory:`.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
 }
 
 /// `sqlite://PATH` → `sqlite://PATH?mode=rwc`, creating PATH's directory. `sqlite::memory:`
