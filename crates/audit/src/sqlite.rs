@@ -13,6 +13,9 @@ use crate::error::AuditError;
 use crate::table::{self, Head, RowValues, sql};
 use crate::writer::{Appended, Batch};
 
+/// The one-row `INSERT` (SQLite runs it per record; no round trips to save here).
+static INSERT_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| table::insert_sql(1));
+
 pub(crate) struct SqliteWriter {
     conn: Connection,
 }
@@ -35,7 +38,10 @@ impl SqliteWriter {
     }
 
     pub(crate) fn read_head(&self) -> Result<Head, AuditError> {
-        Ok(self.conn.query_row(sql::READ_HEAD, [], head)?)
+        Ok(self
+            .conn
+            .prepare_cached(sql::READ_HEAD)?
+            .query_row([], head)?)
     }
 
     /// Locks the head, commits what `plan` makes of it, and returns where the records landed.
@@ -46,9 +52,10 @@ impl SqliteWriter {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let batch = plan(tx.query_row(sql::LOCK_HEAD, [], head)?);
+        let locked = tx.prepare_cached(sql::LOCK_HEAD)?.query_row([], head)?;
+        let batch = plan(locked);
         {
-            let mut insert = tx.prepare_cached(&table::insert_sql(1))?;
+            let mut insert = tx.prepare_cached(&INSERT_ONE)?;
             for record in &batch.records {
                 let r = RowValues::of(record);
                 insert.execute(params![

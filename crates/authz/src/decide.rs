@@ -83,7 +83,7 @@ pub mod reasons {
 pub fn decide(set: &PolicySet, req: &Request<'_>) -> Decision {
     let prepared = Names::get()
         .map_err(str::to_owned)
-        .and_then(|names| entities::request(names, None, req, Args::Known(req.args)));
+        .and_then(|names| entities::request(names, None, req, Args::Known(req.args), set.context));
     let prepared = match prepared {
         Ok(p) => p,
         Err(e) => return Decision::deny(Vec::new(), reasons::BAD_REQUEST, vec![e]),
@@ -193,7 +193,8 @@ fn visible_with(set: &PolicySet, names: &Names, who: &PreparedSubject, req: &Req
     if !set.uses_args {
         // No policy can read the arguments: the concrete answer is the answer for any.
         let concrete = Request { args: None, ..*req };
-        return match entities::request(names, Some(who), &concrete, Args::Known(None)) {
+        return match entities::request(names, Some(who), &concrete, Args::Known(None), set.context)
+        {
             Ok(p) => {
                 let subset = candidates(set, &p);
                 let policies = subset.as_deref().unwrap_or(&set.cedar);
@@ -207,7 +208,7 @@ fn visible_with(set: &PolicySet, names: &Names, who: &PreparedSubject, req: &Req
             Err(_) => false,
         };
     }
-    let Ok(p) = entities::request(names, Some(who), req, Args::Unknown) else {
+    let Ok(p) = entities::request(names, Some(who), req, Args::Unknown, set.context) else {
         return false;
     };
     let subset = candidates(set, &p);
@@ -284,6 +285,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::entities::ContextKeys;
     use crate::model::{SubjectKind, ToolAttrs};
 
     /// The scope index leaves out only policies that cannot apply: deciding with the selected
@@ -356,13 +358,40 @@ mod tests {
                                     weekday: 1,
                                 },
                             };
-                            let Ok(p) =
-                                entities::request(names, Some(&who), &req, Args::Known(req.args))
-                            else {
+                            let Ok(p) = entities::request(
+                                names,
+                                Some(&who),
+                                &req,
+                                Args::Known(req.args),
+                                set.context,
+                            ) else {
                                 continue; // action and target that do not fit
                             };
                             let full =
                                 AUTHORIZER.is_authorized(&p.request, &set.cedar, &p.store.entities);
+                            // The context attributes no policy names change nothing.
+                            let every = entities::request(
+                                names,
+                                Some(&who),
+                                &req,
+                                Args::Known(req.args),
+                                ContextKeys::ALL,
+                            )
+                            .unwrap();
+                            let with_all = AUTHORIZER.is_authorized(
+                                &every.request,
+                                &set.cedar,
+                                &every.store.entities,
+                            );
+                            assert_eq!(full.decision(), with_all.decision());
+                            assert_eq!(
+                                sorted_ids(full.diagnostics().reason()),
+                                sorted_ids(with_all.diagnostics().reason())
+                            );
+                            assert_eq!(
+                                full.diagnostics().errors().count(),
+                                with_all.diagnostics().errors().count()
+                            );
                             let subset = candidates(&set, &p);
                             let part = AUTHORIZER.is_authorized(
                                 &p.request,
@@ -389,5 +418,71 @@ mod tests {
             }
         }
         assert!(compared > 300, "{compared}");
+    }
+
+    #[test]
+    fn context_keys_are_the_named_ones() {
+        let keys = |t: &str| ContextKeys::read_by([t]);
+        let hours = keys("permit (principal, action, resource) when { context.hour < 9 };");
+        assert_eq!(
+            hours,
+            keys("forbid (principal, action, resource) when { context has hour };")
+        );
+        assert_ne!(hours, ContextKeys::ALL);
+        assert_ne!(
+            hours,
+            keys("permit (principal, action, resource) when { context.weekday > 5 };")
+        );
+        assert_eq!(
+            keys(
+                r#"permit (principal, action, resource) when { context["scopes"].contains("x") };"#
+            ),
+            keys("permit (principal, action, resource) when { context.scopes.isEmpty() };"),
+        );
+        assert_eq!(
+            keys("permit (principal, action, resource);"),
+            ContextKeys::default()
+        );
+        // Anything but an attribute access reads the whole record, as does a comment about it.
+        for whole in [
+            "forbid (principal, action, resource) when { context == {} };",
+            "// the context decides\npermit (principal, action, resource);",
+        ] {
+            assert_eq!(keys(whole), ContextKeys::ALL, "{whole}");
+        }
+    }
+
+    /// A policy that reads one context attribute sees it, and the unread ones are left out.
+    #[test]
+    fn a_reduced_context_still_decides() {
+        let set = PolicySet::from_sources(vec![(
+            "hours.cedar".into(),
+            "@id(\"night\")\nforbid (principal, action, resource) when { context.hour < 6 };\n\
+             @id(\"all\")\npermit (principal, action, resource);"
+                .into(),
+        )])
+        .unwrap();
+        assert_ne!(set.context, ContextKeys::ALL);
+        let subject = Subject {
+            id: "alice".into(),
+            ..Subject::default()
+        };
+        let target = Target::Tool(ToolAttrs::from_annotations(
+            "demo",
+            "demo__echo",
+            None,
+            None,
+        ));
+        let at = |hour| Request {
+            subject: &subject,
+            action: Action::CallTool,
+            target: &target,
+            args: None,
+            protocol_version: "2026-07-28",
+            time: CallTime { hour, weekday: 3 },
+        };
+        assert_eq!(decide(&set, &at(3)).verdict, Verdict::Deny);
+        assert_eq!(decide(&set, &at(3)).policy_ids, vec!["night".to_owned()]);
+        assert_eq!(decide(&set, &at(10)).verdict, Verdict::Allow);
     }
 }

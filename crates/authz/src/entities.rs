@@ -21,6 +21,56 @@ pub(crate) enum Args<'a> {
     Unknown,
 }
 
+/// The context attributes a policy set can read: those named anywhere in its text. Cedar reads
+/// a record's attribute only by naming it (`context.hour`, `context["hour"]`, `context has
+/// hour`), so an attribute no text names cannot change a decision and is not built. A text that
+/// uses `context` any other way (a comparison of the whole record, or just a comment) gets all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ContextKeys(u8);
+
+impl ContextKeys {
+    const NAMES: [&str; 7] = [
+        "args",
+        "hour",
+        "weekday",
+        "protocol_version",
+        "auth_method",
+        "scopes",
+        "client_ip",
+    ];
+    pub(crate) const ALL: ContextKeys = ContextKeys(0x7f);
+
+    pub(crate) fn read_by<'a>(texts: impl IntoIterator<Item = &'a str>) -> ContextKeys {
+        let mut keys = ContextKeys::default();
+        for text in texts {
+            if reads_whole_context(text) {
+                return ContextKeys::ALL;
+            }
+            for (i, name) in Self::NAMES.iter().enumerate() {
+                if text.contains(name) {
+                    keys.0 |= 1 << i;
+                }
+            }
+        }
+        keys
+    }
+
+    fn has(self, name: &str) -> bool {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
+
+/// `context` followed by anything but an attribute access.
+fn reads_whole_context(text: &str) -> bool {
+    text.match_indices("context").any(|(at, word)| {
+        let rest = text[at + word.len()..].trim_start();
+        !(rest.starts_with('.') || rest.starts_with('[') || rest.starts_with("has "))
+    })
+}
+
 /// The principal's entity, reusable across the targets of one list page.
 pub(crate) struct PreparedSubject {
     pub uid: EntityUid,
@@ -80,6 +130,7 @@ pub(crate) fn request(
     who: Option<&PreparedSubject>,
     req: &Request<'_>,
     args_mode: Args<'_>,
+    keys: ContextKeys,
 ) -> Result<Prepared, String> {
     let action = names
         .action(req.action)
@@ -92,7 +143,7 @@ pub(crate) fn request(
             store(names, &subject(names, req.subject)?, req.target)
         })?,
     };
-    let context = context(req, args_mode)?;
+    let context = context(req, args_mode, keys)?;
     let request = cedar_policy::Request::new(
         store.principal.clone(),
         action.clone(),
@@ -241,34 +292,36 @@ fn target(names: &Names, t: &Target) -> Result<(EntityUid, Option<Entity>), Stri
     Ok((uid, Some(entity)))
 }
 
-fn context(req: &Request<'_>, args_mode: Args<'_>) -> Result<Context, String> {
-    let args = match args_mode {
-        Args::Known(v) => args::args_record(v).map_err(|e| e.to_string())?,
-        Args::Unknown => RestrictedExpression::new_unknown("args"),
-    };
+fn context(req: &Request<'_>, args_mode: Args<'_>, keys: ContextKeys) -> Result<Context, String> {
     let s = req.subject;
-    let mut pairs = vec![
-        ("args".to_owned(), args),
-        (
-            "hour".to_owned(),
-            RestrictedExpression::new_long(i64::from(req.time.hour)),
-        ),
-        (
-            "weekday".to_owned(),
-            RestrictedExpression::new_long(i64::from(req.time.weekday)),
-        ),
-        (
-            "protocol_version".to_owned(),
-            RestrictedExpression::new_string(req.protocol_version.to_owned()),
-        ),
-        (
-            "auth_method".to_owned(),
-            RestrictedExpression::new_string(s.auth_method.clone()),
-        ),
-        ("scopes".to_owned(), strings(&s.scopes)),
-    ];
+    let mut pairs = Vec::with_capacity(7);
+    let mut add = |name: &str, value: &dyn Fn() -> Result<RestrictedExpression, String>| {
+        if keys.has(name) {
+            pairs.push((name.to_owned(), value()?));
+        }
+        Ok::<(), String>(())
+    };
+    add("args", &|| match args_mode {
+        Args::Known(v) => args::args_record(v).map_err(|e| e.to_string()),
+        Args::Unknown => Ok(RestrictedExpression::new_unknown("args")),
+    })?;
+    add("hour", &|| {
+        Ok(RestrictedExpression::new_long(i64::from(req.time.hour)))
+    })?;
+    add("weekday", &|| {
+        Ok(RestrictedExpression::new_long(i64::from(req.time.weekday)))
+    })?;
+    add("protocol_version", &|| {
+        Ok(RestrictedExpression::new_string(
+            req.protocol_version.to_owned(),
+        ))
+    })?;
+    add("auth_method", &|| {
+        Ok(RestrictedExpression::new_string(s.auth_method.clone()))
+    })?;
+    add("scopes", &|| Ok(strings(&s.scopes)))?;
     if let Some(ip) = s.client_ip {
-        pairs.push(("client_ip".to_owned(), ip_expr(ip)));
+        add("client_ip", &|| Ok(ip_expr(ip)))?;
     }
     Context::from_pairs(pairs).map_err(|e| format!("context: {e}"))
 }
@@ -373,7 +426,9 @@ mod tests {
                     weekday: 1,
                 },
             };
-            request(names, None, &req, Args::Known(None)).unwrap().store
+            request(names, None, &req, Args::Known(None), ContextKeys::ALL)
+                .unwrap()
+                .store
         };
         let first = store_of(&dev, &echo);
         assert!(Arc::ptr_eq(&first, &store_of(&dev, &echo)));

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use cedar_policy::{Effect, PolicyId, ValidationError, ValidationMode};
 use miette::Diagnostic;
 
+use crate::entities::ContextKeys;
 use crate::error::{Location, PolicyError, PolicyErrors};
 use crate::index::Index;
 use crate::schema;
@@ -31,6 +32,8 @@ pub struct PolicySet {
     sources: Vec<(PathBuf, String)>,
     /// Some policy text mentions `args`: list visibility needs partial evaluation.
     pub(crate) uses_args: bool,
+    /// The context attributes some policy can read.
+    pub(crate) context: ContextKeys,
     warnings: Vec<String>,
     pub(crate) index: Index,
 }
@@ -137,6 +140,7 @@ impl PolicySet {
             return Err(PolicyErrors(errors));
         }
         let uses_args = sources.iter().any(|(_, t)| t.contains("args"));
+        let context = ContextKeys::read_by(sources.iter().map(|(_, t)| t.as_str()));
         let index = Index::new(cedar.policies());
         Ok(PolicySet {
             index,
@@ -144,6 +148,7 @@ impl PolicySet {
             meta,
             sources,
             uses_args,
+            context,
             warnings,
         })
     }
