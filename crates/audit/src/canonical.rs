@@ -34,16 +34,7 @@ fn write_value(value: &Value, out: &mut String) {
         Value::Bool(false) => out.push_str("false"),
         Value::Number(n) => write_number(n, out),
         Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(item, out);
-            }
-            out.push(']');
-        }
+        Value::Array(items) => write_array(items, out, write_value),
         Value::Object(map) => {
             let mut members: Vec<(Vec<u16>, &String, &Value)> = map
                 .iter()
@@ -119,21 +110,24 @@ impl<'a> Object<'a> {
     }
 
     pub(crate) fn strs(&mut self, key: &'static str, values: &[String]) -> &mut Self {
-        let out = self.key(key);
-        out.push('[');
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            write_string(v, out);
-        }
-        out.push(']');
+        write_array(values, self.key(key), |v, out| write_string(v, out));
         self
     }
 
     pub(crate) fn end(&mut self) {
         self.out.push('}');
     }
+}
+
+fn write_array<T>(items: &[T], out: &mut String, write: impl Fn(&T, &mut String)) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(item, out);
+    }
+    out.push(']');
 }
 
 fn write_number(n: &serde_json::Number, out: &mut String) {
