@@ -21,9 +21,6 @@ pub enum AuditError {
     Store(Arc<portcullis_store::StoreError>),
     #[error("audit store: {0}")]
     Sql(Arc<portcullis_store::sqlx::Error>),
-    /// From the writer's own SQLite connection.
-    #[error("audit store: {0}")]
-    Sqlite(Arc<rusqlite::Error>),
     #[error("audit record {seq} in the store is malformed: {reason}")]
     Malformed { seq: u64, reason: String },
     #[error("cannot decrypt the {field} of record {seq}: {reason}")]
@@ -49,11 +46,5 @@ impl From<portcullis_store::StoreError> for AuditError {
 impl From<portcullis_store::sqlx::Error> for AuditError {
     fn from(e: portcullis_store::sqlx::Error) -> Self {
         AuditError::Sql(Arc::new(e))
-    }
-}
-
-impl From<rusqlite::Error> for AuditError {
-    fn from(e: rusqlite::Error) -> Self {
-        AuditError::Sqlite(Arc::new(e))
     }
 }

@@ -1,9 +1,8 @@
 //! The writer: one background task that sequences queued drafts, chains and inserts them in one
 //! transaction per batch (group commit), and answers each caller only after that commit.
 //!
-//! It runs on a thread and runtime of its own, with a connection of its own: a batch is several
-//! round trips to the database, and each would otherwise wait for a turn on the request
-//! threads, behind the very requests that are waiting for the batch.
+//! It runs on a thread and runtime of its own, with a connection of its own (a pool of one), so
+//! a batch's round trips to the database never queue behind requests on the request threads.
 //!
 //! The chain head is read and locked inside every batch's transaction (`audit_head`), never
 //! cached, so several writers (replicas on one PostgreSQL, or processes on one SQLite file)
@@ -25,7 +24,6 @@ use crate::record::Record;
 use crate::record::RecordDraft;
 use crate::seal::FieldKeys;
 use crate::signing::CheckpointSigner;
-use crate::sqlite::SqliteWriter;
 use crate::table;
 
 /// Most records committed in one transaction.
@@ -220,16 +218,16 @@ async fn spawn_writer(
                 }
             };
             runtime.block_on(async move {
-                let mut backend = match Backend::open(&chain.store).await {
-                    Ok(backend) => backend,
+                let store = match chain.store.dedicated().await {
+                    Ok(store) => store,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e));
+                        let _ = ready_tx.send(Err(e.into()));
                         return;
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                run(&chain, &mut backend, jobs, committed).await;
-                backend.close().await;
+                run(&chain, &store, jobs, committed).await;
+                store.close().await;
             });
         })
         .map_err(|e| AuditError::Start(format!("thread: {e}")))?;
@@ -240,10 +238,10 @@ async fn spawn_writer(
     }
 }
 
-/// The writer loop, on the writer thread, over its own connection.
+/// The writer loop, on the writer thread; `store` is its own (a pool of one).
 async fn run(
     chain: &Chain,
-    backend: &mut Backend,
+    store: &Store,
     mut jobs: mpsc::Receiver<Job>,
     committed: watch::Sender<u64>,
 ) {
@@ -257,7 +255,7 @@ async fn run(
         let first = tokio::select! {
             job = jobs.recv() => job,
             _ = ticker.tick() => {
-                if let Err(error) = checkpoint_if_due(chain, backend, false).await {
+                if let Err(error) = checkpoint_if_due(chain, store, false).await {
                     tracing::error!(%error, "audit checkpoint failed");
                 }
                 continue;
@@ -268,17 +266,17 @@ async fn run(
             match job {
                 Job::Append(draft, reply) => batch.push((*draft, reply)),
                 Job::Flush(sign, reply) => {
-                    commit(chain, backend, &mut batch, &committed).await;
+                    commit(chain, store, &mut batch, &committed).await;
                     let result = if sign {
-                        checkpoint_if_due(chain, backend, true).await
+                        checkpoint_if_due(chain, store, true).await
                     } else {
                         Ok(())
                     };
                     let _ = reply.send(result);
                 }
                 Job::Stop(reply) => {
-                    commit(chain, backend, &mut batch, &committed).await;
-                    let _ = reply.send(checkpoint_if_due(chain, backend, true).await);
+                    commit(chain, store, &mut batch, &committed).await;
+                    let _ = reply.send(checkpoint_if_due(chain, store, true).await);
                     tracing::info!("audit writer stopped");
                     return;
                 }
@@ -291,14 +289,14 @@ async fn run(
                 Err(_) => break,
             }
         }
-        commit(chain, backend, &mut batch, &committed).await;
+        commit(chain, store, &mut batch, &committed).await;
     }
 }
 
 /// Commits `batch` in one transaction and answers every waiter.
 async fn commit(
     chain: &Chain,
-    backend: &mut Backend,
+    store: &Store,
     batch: &mut Vec<(SealedDraft, oneshot::Sender<Result<Appended, AuditError>>)>,
     committed: &watch::Sender<u64>,
 ) {
@@ -307,7 +305,7 @@ async fn commit(
     }
     let (drafts, replies): (Vec<SealedDraft>, Vec<_>) = batch.drain(..).unzip();
     let count = drafts.len();
-    let outcome = write_batch(chain, backend, drafts).await;
+    let outcome = write_batch(chain, store, drafts).await;
     if let Err(error) = &outcome {
         tracing::error!(%error, records = count, "audit batch not committed");
     }
@@ -409,83 +407,42 @@ fn checkpoint_due(chain: &Chain, head: &table::Head, now: i64, force: bool) -> b
         && (force || now.saturating_sub(head.checkpoint_ms) >= interval_ms)
 }
 
-/// Where the writer commits: its own SQLite connection, or a pool of one (PostgreSQL, and
-/// SQLite in memory).
-enum Backend {
-    Sqlite(Box<SqliteWriter>),
-    Pool(Store),
-}
-
-impl Backend {
-    async fn open(store: &Store) -> Result<Backend, AuditError> {
-        match store.sqlite_path() {
-            Some(path) if store.dialect() == portcullis_store::Dialect::Sqlite => {
-                Ok(Backend::Sqlite(Box::new(SqliteWriter::open(path)?)))
-            }
-            _ => Ok(Backend::Pool(store.dedicated().await?)),
-        }
+/// The writer's own store (a pool of one): locks the head, commits what `plan` makes of it,
+/// and returns where the records landed.
+async fn write(
+    store: &Store,
+    plan: impl FnOnce(table::Head) -> Batch,
+) -> Result<Vec<Appended>, AuditError> {
+    let mut conn = store.pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    let batch = plan(table::lock_head(&mut tx).await?);
+    if !batch.records.is_empty() {
+        table::insert_records(&mut tx, &batch.records).await?;
+        table::set_head(&mut tx, batch.seq, &batch.hash).await?;
     }
-
-    async fn close(self) {
-        if let Backend::Pool(store) = self {
-            store.close().await;
-        }
+    if let Some((checkpoint, at_ms)) = &batch.checkpoint {
+        table::insert_checkpoint(&mut tx, checkpoint).await?;
+        table::set_checkpointed(&mut tx, checkpoint.seq, *at_ms).await?;
     }
-
-    async fn read_head(&self) -> Result<table::Head, AuditError> {
-        match self {
-            Backend::Sqlite(w) => w.read_head(),
-            Backend::Pool(store) => table::read_head(store).await,
-        }
-    }
-
-    /// Locks the head, commits what `plan` makes of it, and returns where the records landed.
-    async fn write(
-        &mut self,
-        plan: impl FnOnce(table::Head) -> Batch,
-    ) -> Result<Vec<Appended>, AuditError> {
-        let store = match self {
-            Backend::Sqlite(w) => return w.write(plan),
-            Backend::Pool(store) => store,
-        };
-        let mut conn = store.pool().acquire().await?;
-        let mut tx = conn.begin().await?;
-        let batch = plan(table::lock_head(&mut tx).await?);
-        if !batch.records.is_empty() {
-            table::insert_records(&mut tx, &batch.records).await?;
-            table::set_head(&mut tx, batch.seq, &batch.hash).await?;
-        }
-        if let Some((checkpoint, at_ms)) = &batch.checkpoint {
-            table::insert_checkpoint(&mut tx, checkpoint).await?;
-            table::set_checkpointed(&mut tx, checkpoint.seq, *at_ms).await?;
-        }
-        tx.commit().await?;
-        Ok(batch.appended)
-    }
+    tx.commit().await?;
+    Ok(batch.appended)
 }
 
 async fn write_batch(
     chain: &Chain,
-    backend: &mut Backend,
+    store: &Store,
     drafts: Vec<SealedDraft>,
 ) -> Result<Vec<Appended>, AuditError> {
-    backend
-        .write(|head| Batch::chain(chain, head, drafts))
-        .await
+    write(store, |head| Batch::chain(chain, head, drafts)).await
 }
 
 /// Signs a checkpoint of the head when [`checkpoint_due`].
-async fn checkpoint_if_due(
-    chain: &Chain,
-    backend: &mut Backend,
-    force: bool,
-) -> Result<(), AuditError> {
+async fn checkpoint_if_due(chain: &Chain, store: &Store, force: bool) -> Result<(), AuditError> {
     // A cheap unlocked look first: most ticks find nothing to do.
-    if !checkpoint_due(chain, &backend.read_head().await?, now_ms(), force) {
+    if !checkpoint_due(chain, &table::read_head(store).await?, now_ms(), force) {
         return Ok(());
     }
-    backend
-        .write(|head| Batch::checkpoint(chain, head, force))
+    write(store, |head| Batch::checkpoint(chain, head, force))
         .await
         .map(drop)
 }

@@ -12,7 +12,7 @@
 mod migrate;
 pub mod testing;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -85,8 +85,6 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     options: AnyConnectOptions,
-    /// The database file, for SQLite stores on disk.
-    sqlite_path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -124,23 +122,13 @@ impl Store {
             Dialect::Sqlite => 4,
             Dialect::Postgres => 16,
         };
-        let mut store = Store::connect(options, dialect, max).await?;
-        store.sqlite_path = sqlite_file(&url);
-        Ok(store)
-    }
-
-    /// The database file of a SQLite store on disk (`None` for PostgreSQL and `:memory:`), for
-    /// a component that opens its own SQLite connection to it.
-    pub fn sqlite_path(&self) -> Option<&Path> {
-        self.sqlite_path.as_deref()
+        Store::connect(options, dialect, max).await
     }
 
     /// A store of its own (one connection) to the same database, for a task that runs on its
     /// own thread and runtime: its connection is made there and waits on no one else's.
     pub async fn dedicated(&self) -> Result<Store, StoreError> {
-        let mut store = Store::connect(self.options.clone(), self.dialect, 1).await?;
-        store.sqlite_path.clone_from(&self.sqlite_path);
-        Ok(store)
+        Store::connect(self.options.clone(), self.dialect, 1).await
     }
 
     async fn connect(
@@ -172,7 +160,6 @@ impl Store {
             pool,
             dialect,
             options,
-            sqlite_path: None,
         })
     }
 
@@ -203,13 +190,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// The file of a `sqlite://PATH?…` URL as [`sqlite_url`] wrote it; `None` for `:memory:`.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://")?;
-    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
-    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
 }
 
 /// `sqlite://PATH` → `sqlite://PATH?mode=rwc`, creating PATH's directory. `sqlite::memory:`

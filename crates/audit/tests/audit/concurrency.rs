@@ -130,7 +130,7 @@ async fn a_failed_commit_reaches_every_waiter_and_the_writer_recovers() {
     assert!(
         results
             .iter()
-            .all(|r| matches!(r, Err(portcullis_audit::AuditError::Sqlite(_)))),
+            .all(|r| matches!(r, Err(portcullis_audit::AuditError::Sql(_)))),
         "{results:?}"
     );
     super::support::exec(
