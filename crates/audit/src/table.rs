@@ -85,9 +85,8 @@ const RECORD_COLUMNS: &str = "seq, ts, request_id, principal, auth_method, clien
     method, name, decision, reason, policy_ids, args_digest, args, result_digest, result, \
     status, latency_ms, prev_hash, hash, kid";
 
-/// The statements the writer runs, shared by both of its connections (sqlx, and its own SQLite
-/// connection; `$N` numbers parameters in order of appearance on both).
-pub(crate) mod sql {
+/// The statements the writer runs (`$N` placeholders on both dialects).
+mod sql {
     /// A no-op write takes the row lock (PostgreSQL) or the write lock (SQLite) and reads the
     /// head in the same statement.
     pub const LOCK_HEAD: &str = "UPDATE audit_head SET seq = seq WHERE id = 1 \
@@ -203,33 +202,33 @@ pub(crate) async fn insert_records(
     Ok(())
 }
 
-/// One record's column values, in [`RECORD_COLUMNS`] order (both connections bind these).
-pub(crate) struct RowValues<'a> {
-    pub seq: i64,
-    pub ts: &'a str,
-    pub request_id: &'a str,
-    pub principal: Option<&'a str>,
-    pub auth_method: Option<&'a str>,
-    pub client_ip: Option<&'a str>,
-    pub upstream: Option<&'a str>,
-    pub method: &'a str,
-    pub name: Option<&'a str>,
-    pub decision: &'static str,
-    pub reason: Option<&'a str>,
-    pub policy_ids: String,
-    pub args_digest: Option<&'a str>,
-    pub args: Option<String>,
-    pub result_digest: Option<&'a str>,
-    pub result: Option<String>,
-    pub status: Option<i64>,
-    pub latency_ms: i64,
-    pub prev_hash: &'a str,
-    pub hash: &'a str,
-    pub kid: Option<&'a str>,
+/// One record's column values, in [`RECORD_COLUMNS`] order.
+struct RowValues<'a> {
+    seq: i64,
+    ts: &'a str,
+    request_id: &'a str,
+    principal: Option<&'a str>,
+    auth_method: Option<&'a str>,
+    client_ip: Option<&'a str>,
+    upstream: Option<&'a str>,
+    method: &'a str,
+    name: Option<&'a str>,
+    decision: &'static str,
+    reason: Option<&'a str>,
+    policy_ids: String,
+    args_digest: Option<&'a str>,
+    args: Option<String>,
+    result_digest: Option<&'a str>,
+    result: Option<String>,
+    status: Option<i64>,
+    latency_ms: i64,
+    prev_hash: &'a str,
+    hash: &'a str,
+    kid: Option<&'a str>,
 }
 
 impl<'a> RowValues<'a> {
-    pub(crate) fn of(r: &'a Record) -> Self {
+    fn of(r: &'a Record) -> Self {
         RowValues {
             seq: to_i64(r.seq),
             ts: &r.ts,
@@ -257,7 +256,7 @@ impl<'a> RowValues<'a> {
 }
 
 /// `INSERT … VALUES (…), (…)` for `rows` records, numbered placeholders (both dialects).
-pub(crate) fn insert_sql(rows: usize) -> String {
+fn insert_sql(rows: usize) -> String {
     let mut sql = format!("INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES ");
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });

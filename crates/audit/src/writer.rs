@@ -20,8 +20,7 @@ use crate::checkpoint::{Checkpoint, CheckpointKind};
 use crate::clock;
 use crate::draft::{FieldPolicy, Redact, SealedDraft};
 use crate::error::AuditError;
-use crate::record::Record;
-use crate::record::RecordDraft;
+use crate::record::{Record, RecordDraft};
 use crate::seal::FieldKeys;
 use crate::signing::CheckpointSigner;
 use crate::table;
@@ -80,8 +79,8 @@ impl std::fmt::Debug for AuditLog {
 
 impl AuditLog {
     /// Migrates the audit tables, loads the keys and starts the writer (on its own thread, with
-    /// its own connection to the store). `key_dir` is where a generated signing key lives when `[audit] signing_key`
-    /// is unset (see [`crate::key_dir`]).
+    /// its own connection to the store). `key_dir` is where a generated signing key lives when
+    /// `[audit] signing_key` is unset (see [`crate::key_dir`]).
     pub async fn open(
         store: Store,
         config: &portcullis_config::Audit,
@@ -330,14 +329,14 @@ async fn commit(
 }
 
 /// A batch chained onto a locked head: the records to insert, where the head moves, and a
-/// checkpoint to sign with it. Both connections commit it the same way.
-pub(crate) struct Batch {
-    pub(crate) records: Vec<Record>,
-    pub(crate) seq: u64,
-    pub(crate) hash: String,
+/// checkpoint to sign with it. Appends and timed checkpoints are committed the same way.
+struct Batch {
+    records: Vec<Record>,
+    seq: u64,
+    hash: String,
     /// The checkpoint and when it was signed (ms since the epoch).
-    pub(crate) checkpoint: Option<(Checkpoint, i64)>,
-    pub(crate) appended: Vec<Appended>,
+    checkpoint: Option<(Checkpoint, i64)>,
+    appended: Vec<Appended>,
 }
 
 impl Batch {
