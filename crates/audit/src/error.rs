@@ -31,8 +31,6 @@ pub enum AuditError {
     },
     #[error("the audit writer has stopped; no more records are accepted")]
     Closed,
-    #[error("cannot start the audit writer: {0}")]
-    Start(String),
     #[error("refusing to prune: the chain before seq {seq} does not verify ({reason})")]
     PruneRefused { seq: u64, reason: String },
 }

@@ -85,30 +85,24 @@ const RECORD_COLUMNS: &str = "seq, ts, request_id, principal, auth_method, clien
     method, name, decision, reason, policy_ids, args_digest, args, result_digest, result, \
     status, latency_ms, prev_hash, hash, kid";
 
-/// The statements the writer runs (`$N` placeholders on both dialects).
-mod sql {
-    /// A no-op write takes the row lock (PostgreSQL) or the write lock (SQLite) and reads the
-    /// head in the same statement.
-    pub const LOCK_HEAD: &str = "UPDATE audit_head SET seq = seq WHERE id = 1 \
-        RETURNING seq, hash, checkpoint_seq, checkpoint_ms";
-    pub const READ_HEAD: &str =
-        "SELECT seq, hash, checkpoint_seq, checkpoint_ms FROM audit_head WHERE id = 1";
-    pub const SET_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
-    pub const SET_CHECKPOINTED: &str =
-        "UPDATE audit_head SET checkpoint_seq = $1, checkpoint_ms = $2 WHERE id = 1";
-    pub const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints \
-        (seq, kind, hash, ts, key_id, public_key, signature) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq, kind) DO NOTHING";
-}
-
 /// Takes the writers' lock on the head row and reads it. Call first in a transaction.
 pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<Head, AuditError> {
-    let row = sqlx::query(sql::LOCK_HEAD).fetch_one(&mut *conn).await?;
+    // A no-op write takes the row lock (PostgreSQL) or the write lock (SQLite) and reads the
+    // head in the same statement.
+    let row = sqlx::query(
+        "UPDATE audit_head SET seq = seq WHERE id = 1 \
+         RETURNING seq, hash, checkpoint_seq, checkpoint_ms",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     head_from_row(&row)
 }
 
 pub(crate) async fn read_head_on(conn: &mut AnyConnection) -> Result<Head, AuditError> {
-    let row = sqlx::query(sql::READ_HEAD).fetch_one(&mut *conn).await?;
+    let row =
+        sqlx::query("SELECT seq, hash, checkpoint_seq, checkpoint_ms FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
     head_from_row(&row)
 }
 
@@ -132,7 +126,7 @@ pub(crate) async fn set_head(
     seq: u64,
     hash: &str,
 ) -> Result<(), AuditError> {
-    sqlx::query(sql::SET_HEAD)
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(to_i64(seq))
         .bind(hash)
         .execute(&mut *conn)
@@ -145,7 +139,7 @@ pub(crate) async fn set_checkpointed(
     seq: u64,
     at_ms: i64,
 ) -> Result<(), AuditError> {
-    sqlx::query(sql::SET_CHECKPOINTED)
+    sqlx::query("UPDATE audit_head SET checkpoint_seq = $1, checkpoint_ms = $2 WHERE id = 1")
         .bind(to_i64(seq))
         .bind(at_ms)
         .execute(&mut *conn)
@@ -172,87 +166,33 @@ pub(crate) async fn insert_records(
         let (chunk, tail) = rest.split_at(rows);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(rows)));
         for record in chunk {
-            let row = RowValues::of(record);
             query = query
-                .bind(row.seq)
-                .bind(row.ts)
-                .bind(row.request_id)
-                .bind(row.principal)
-                .bind(row.auth_method)
-                .bind(row.client_ip)
-                .bind(row.upstream)
-                .bind(row.method)
-                .bind(row.name)
-                .bind(row.decision)
-                .bind(row.reason)
-                .bind(row.policy_ids)
-                .bind(row.args_digest)
-                .bind(row.args)
-                .bind(row.result_digest)
-                .bind(row.result)
-                .bind(row.status)
-                .bind(row.latency_ms)
-                .bind(row.prev_hash)
-                .bind(row.hash)
-                .bind(row.kid);
+                .bind(to_i64(record.seq))
+                .bind(&record.ts)
+                .bind(&record.request_id)
+                .bind(&record.principal)
+                .bind(&record.auth_method)
+                .bind(&record.client_ip)
+                .bind(&record.upstream)
+                .bind(&record.method)
+                .bind(&record.name)
+                .bind(record.decision.as_str())
+                .bind(&record.reason)
+                .bind(json(&record.policy_ids))
+                .bind(&record.args_digest)
+                .bind(record.args.as_ref().map(json))
+                .bind(&record.result_digest)
+                .bind(record.result.as_ref().map(json))
+                .bind(record.status.map(i64::from))
+                .bind(to_i64(record.latency_ms))
+                .bind(&record.prev_hash)
+                .bind(&record.hash)
+                .bind(record.kid());
         }
         query.execute(&mut *conn).await?;
         rest = tail;
     }
     Ok(())
-}
-
-/// One record's column values, in [`RECORD_COLUMNS`] order.
-struct RowValues<'a> {
-    seq: i64,
-    ts: &'a str,
-    request_id: &'a str,
-    principal: Option<&'a str>,
-    auth_method: Option<&'a str>,
-    client_ip: Option<&'a str>,
-    upstream: Option<&'a str>,
-    method: &'a str,
-    name: Option<&'a str>,
-    decision: &'static str,
-    reason: Option<&'a str>,
-    policy_ids: String,
-    args_digest: Option<&'a str>,
-    args: Option<String>,
-    result_digest: Option<&'a str>,
-    result: Option<String>,
-    status: Option<i64>,
-    latency_ms: i64,
-    prev_hash: &'a str,
-    hash: &'a str,
-    kid: Option<&'a str>,
-}
-
-impl<'a> RowValues<'a> {
-    fn of(r: &'a Record) -> Self {
-        RowValues {
-            seq: to_i64(r.seq),
-            ts: &r.ts,
-            request_id: &r.request_id,
-            principal: r.principal.as_deref(),
-            auth_method: r.auth_method.as_deref(),
-            client_ip: r.client_ip.as_deref(),
-            upstream: r.upstream.as_deref(),
-            method: &r.method,
-            name: r.name.as_deref(),
-            decision: r.decision.as_str(),
-            reason: r.reason.as_deref(),
-            policy_ids: json(&r.policy_ids),
-            args_digest: r.args_digest.as_deref(),
-            args: r.args.as_ref().map(json),
-            result_digest: r.result_digest.as_deref(),
-            result: r.result.as_ref().map(json),
-            status: r.status.map(i64::from),
-            latency_ms: to_i64(r.latency_ms),
-            prev_hash: &r.prev_hash,
-            hash: &r.hash,
-            kid: r.kid(),
-        }
-    }
 }
 
 /// `INSERT … VALUES (…), (…)` for `rows` records, numbered placeholders (both dialects).
@@ -279,16 +219,19 @@ pub(crate) async fn insert_checkpoint(
     conn: &mut AnyConnection,
     checkpoint: &Checkpoint,
 ) -> Result<(), AuditError> {
-    sqlx::query(sql::INSERT_CHECKPOINT)
-        .bind(to_i64(checkpoint.seq))
-        .bind(checkpoint.kind.as_str())
-        .bind(&checkpoint.hash)
-        .bind(&checkpoint.ts)
-        .bind(&checkpoint.key_id)
-        .bind(&checkpoint.public_key)
-        .bind(&checkpoint.signature)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, kind, hash, ts, key_id, public_key, signature) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq, kind) DO NOTHING",
+    )
+    .bind(to_i64(checkpoint.seq))
+    .bind(checkpoint.kind.as_str())
+    .bind(&checkpoint.hash)
+    .bind(&checkpoint.ts)
+    .bind(&checkpoint.key_id)
+    .bind(&checkpoint.public_key)
+    .bind(&checkpoint.signature)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -1,9 +1,6 @@
 //! The writer: one background task that sequences queued drafts, chains and inserts them in one
 //! transaction per batch (group commit), and answers each caller only after that commit.
 //!
-//! It runs on a thread and runtime of its own, with a connection of its own (a pool of one), so
-//! a batch's round trips to the database never queue behind requests on the request threads.
-//!
 //! The chain head is read and locked inside every batch's transaction (`audit_head`), never
 //! cached, so several writers (replicas on one PostgreSQL, or processes on one SQLite file)
 //! interleave whole batches into one gap-free chain.
@@ -15,6 +12,7 @@ use std::time::Duration;
 use portcullis_store::sqlx::Acquire;
 use portcullis_store::{Store, now_ms};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::checkpoint::{Checkpoint, CheckpointKind};
 use crate::clock;
@@ -64,7 +62,7 @@ pub struct AuditLog {
     committed: watch::Receiver<u64>,
     pub(crate) chain: Arc<Chain>,
     pub(crate) retention: Option<Duration>,
-    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    task: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -78,9 +76,9 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// Migrates the audit tables, loads the keys and starts the writer (on its own thread, with
-    /// its own connection to the store). `key_dir` is where a generated signing key lives when
-    /// `[audit] signing_key` is unset (see [`crate::key_dir`]).
+    /// Migrates the audit tables, loads the keys and starts the writer task (needs a Tokio
+    /// runtime). `key_dir` is where a generated signing key lives when `[audit] signing_key`
+    /// is unset (see [`crate::key_dir`]).
     pub async fn open(
         store: Store,
         config: &portcullis_config::Audit,
@@ -98,7 +96,7 @@ impl AuditLog {
         });
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let (committed_tx, committed) = watch::channel(head.seq);
-        let thread = spawn_writer(Arc::clone(&chain), jobs, committed_tx).await?;
+        let task = tokio::spawn(run(Arc::clone(&chain), jobs, committed_tx));
         tracing::info!(
             head = head.seq,
             signing_key = chain.signer.id(),
@@ -115,7 +113,7 @@ impl AuditLog {
             committed,
             chain,
             retention: config.retention,
-            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+            task: Arc::new(std::sync::Mutex::new(Some(task))),
         })
     }
 
@@ -161,9 +159,9 @@ impl AuditLog {
     /// Later `append`s fail with [`AuditError::Closed`].
     pub async fn shutdown(&self) -> Result<(), AuditError> {
         let result = self.control(Job::Stop).await;
-        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(thread) = thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
         }
         match result {
             Err(AuditError::Closed) => Ok(()),
@@ -195,55 +193,9 @@ impl AuditLog {
     }
 }
 
-/// Starts the writer thread: a single-threaded runtime, a connection of its own, then [`run`]
-/// until every [`AuditLog`] is dropped or it is stopped.
-async fn spawn_writer(
-    chain: Arc<Chain>,
-    jobs: mpsc::Receiver<Job>,
-    committed: watch::Sender<u64>,
-) -> Result<std::thread::JoinHandle<()>, AuditError> {
-    let (ready_tx, ready) = oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name("audit-writer".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(AuditError::Start(format!("runtime: {e}"))));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let store = match chain.store.dedicated().await {
-                    Ok(store) => store,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.into()));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                run(&chain, &store, jobs, committed).await;
-                store.close().await;
-            });
-        })
-        .map_err(|e| AuditError::Start(format!("thread: {e}")))?;
-    match ready.await {
-        Ok(Ok(())) => Ok(thread),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(AuditError::Closed),
-    }
-}
-
-/// The writer loop, on the writer thread; `store` is its own (a pool of one).
-async fn run(
-    chain: &Chain,
-    store: &Store,
-    mut jobs: mpsc::Receiver<Job>,
-    committed: watch::Sender<u64>,
-) {
+/// The writer task.
+async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch::Sender<u64>) {
+    let (chain, store) = (&*chain, &chain.store);
     let tick =
         (chain.checkpoint_interval / 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
@@ -406,8 +358,7 @@ fn checkpoint_due(chain: &Chain, head: &table::Head, now: i64, force: bool) -> b
         && (force || now.saturating_sub(head.checkpoint_ms) >= interval_ms)
 }
 
-/// The writer's own store (a pool of one): locks the head, commits what `plan` makes of it,
-/// and returns where the records landed.
+/// Locks the head, commits what `plan` makes of it, and returns where the records landed.
 async fn write(
     store: &Store,
     plan: impl FnOnce(table::Head) -> Batch,

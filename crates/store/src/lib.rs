@@ -84,7 +84,6 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
-    options: AnyConnectOptions,
 }
 
 impl std::fmt::Debug for Store {
@@ -111,33 +110,19 @@ impl Store {
             Dialect::Sqlite => sqlite_url(url)?,
             Dialect::Postgres => url.to_owned(),
         };
+        let connect_err = |source| StoreError::Connect {
+            dialect: dialect.name(),
+            source,
+        };
         let options = AnyConnectOptions::from_str(&url)
-            .map_err(|source| StoreError::Connect {
-                dialect: dialect.name(),
-                source,
-            })?
+            .map_err(connect_err)?
             .log_statements(log::LevelFilter::Trace)
             .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1));
-        let max = match dialect {
-            Dialect::Sqlite => 4,
-            Dialect::Postgres => 16,
-        };
-        Store::connect(options, dialect, max).await
-    }
-
-    /// A store of its own (one connection) to the same database, for a task that runs on its
-    /// own thread and runtime: its connection is made there and waits on no one else's.
-    pub async fn dedicated(&self) -> Result<Store, StoreError> {
-        Store::connect(self.options.clone(), self.dialect, 1).await
-    }
-
-    async fn connect(
-        options: AnyConnectOptions,
-        dialect: Dialect,
-        max_connections: u32,
-    ) -> Result<Store, StoreError> {
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(match dialect {
+                Dialect::Sqlite => 4,
+                Dialect::Postgres => 16,
+            })
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -150,17 +135,10 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options.clone())
+            .connect_with(options)
             .await
-            .map_err(|source| StoreError::Connect {
-                dialect: dialect.name(),
-                source,
-            })?;
-        Ok(Store {
-            pool,
-            dialect,
-            options,
-        })
+            .map_err(connect_err)?;
+        Ok(Store { pool, dialect })
     }
 
     pub fn pool(&self) -> &AnyPool {
