@@ -152,63 +152,160 @@ pub(crate) async fn set_checkpointed(
 const INSERT_ROWS: [usize; 4] = [64, 16, 4, 1];
 const RECORD_PARAMS: usize = 21;
 
+/// The sizes (rows per `INSERT`) `count` records are split into, largest first.
+fn chunks(count: usize) -> impl Iterator<Item = usize> {
+    let mut rest = count;
+    std::iter::from_fn(move || {
+        let rows = INSERT_ROWS.into_iter().find(|n| *n <= rest)?;
+        rest -= rows;
+        Some(rows)
+    })
+}
+
 /// Inserts `records` in as few statements as [`INSERT_ROWS`] allows.
 pub(crate) async fn insert_records(
     conn: &mut AnyConnection,
     records: &[Record],
 ) -> Result<(), AuditError> {
     let mut rest = records;
-    while !rest.is_empty() {
-        let rows = INSERT_ROWS
-            .into_iter()
-            .find(|n| *n <= rest.len())
-            .unwrap_or(1);
+    for rows in chunks(records.len()) {
         let (chunk, tail) = rest.split_at(rows);
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(rows)));
-        for record in chunk {
-            query = query
-                .bind(to_i64(record.seq))
-                .bind(&record.ts)
-                .bind(&record.request_id)
-                .bind(&record.principal)
-                .bind(&record.auth_method)
-                .bind(&record.client_ip)
-                .bind(&record.upstream)
-                .bind(&record.method)
-                .bind(&record.name)
-                .bind(record.decision.as_str())
-                .bind(&record.reason)
-                .bind(json(&record.policy_ids))
-                .bind(&record.args_digest)
-                .bind(record.args.as_ref().map(json))
-                .bind(&record.result_digest)
-                .bind(record.result.as_ref().map(json))
-                .bind(record.status.map(i64::from))
-                .bind(to_i64(record.latency_ms))
-                .bind(&record.prev_hash)
-                .bind(&record.hash)
-                .bind(record.kid());
-        }
+        let mut sql = String::new();
+        insert_sql(&mut sql, rows, 0);
+        let query = chunk
+            .iter()
+            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_record);
         query.execute(&mut *conn).await?;
         rest = tail;
     }
     Ok(())
 }
 
-/// `INSERT … VALUES (…), (…)` for `rows` records, numbered placeholders (both dialects).
-fn insert_sql(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES ");
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn bind_record<'q>(query: AnyQuery<'q>, record: &Record) -> AnyQuery<'q> {
+    query
+        .bind(to_i64(record.seq))
+        .bind(&record.ts)
+        .bind(&record.request_id)
+        .bind(&record.principal)
+        .bind(&record.auth_method)
+        .bind(&record.client_ip)
+        .bind(&record.upstream)
+        .bind(&record.method)
+        .bind(&record.name)
+        .bind(record.decision.as_str())
+        .bind(&record.reason)
+        .bind(json(&record.policy_ids))
+        .bind(&record.args_digest)
+        .bind(record.args.as_ref().map(json))
+        .bind(&record.result_digest)
+        .bind(record.result.as_ref().map(json))
+        .bind(record.status.map(i64::from))
+        .bind(to_i64(record.latency_ms))
+        .bind(&record.prev_hash)
+        .bind(&record.hash)
+        .bind(record.kid())
+}
+
+/// Appends `INSERT … VALUES (…), (…)` for `rows` records to `sql`, its placeholders numbered
+/// from `$first + 1` (both dialects).
+fn insert_sql(sql: &mut String, rows: usize, first: usize) {
+    use std::fmt::Write as _;
+    let _ = write!(sql, "INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES ");
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for col in 0..RECORD_PARAMS {
             if col > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", row * RECORD_PARAMS + col + 1));
+            let _ = write!(sql, "${}", first + row * RECORD_PARAMS + col + 1);
         }
         sql.push(')');
     }
-    sql
+}
+
+/// What a batch moves the head to, and the checkpoint (with when it was signed, ms since the
+/// epoch) written with it.
+pub(crate) struct Commit<'a> {
+    pub records: &'a [Record],
+    pub seq: u64,
+    pub hash: &'a str,
+    pub checkpoint: Option<(&'a Checkpoint, i64)>,
+}
+
+/// Commits a batch planned on `base` in one call to SQLite's driver thread (SQLite only: one
+/// query string of several statements; `$N` placeholders count across them), instead of a
+/// round trip per statement. `BEGIN IMMEDIATE` takes the write lock; the head moves only if
+/// it is still `base`, and when it is not (another process appended) the `INSERT` of a second
+/// head row fails on its primary key, so the whole batch fails with a unique violation (see
+/// [`is_conflict`]) before `COMMIT`. On any error the transaction is still open: the caller
+/// rolls it back ([`rollback`]).
+pub(crate) async fn commit_on(
+    conn: &mut AnyConnection,
+    base: &Head,
+    commit: &Commit<'_>,
+) -> Result<(), AuditError> {
+    let mut sql = String::from(
+        "BEGIN IMMEDIATE; \
+         UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4; \
+         INSERT INTO audit_head (id, seq, hash, checkpoint_seq, checkpoint_ms) \
+         SELECT 1, 0, '', 0, 0 WHERE changes() = 0; ",
+    );
+    let mut params = 4;
+    for rows in chunks(commit.records.len()) {
+        insert_sql(&mut sql, rows, params);
+        sql.push_str("; ");
+        params += rows * RECORD_PARAMS;
+    }
+    if commit.checkpoint.is_some() {
+        use std::fmt::Write as _;
+        let p = params;
+        let _ = write!(
+            sql,
+            "{CHECKPOINT_INSERT} VALUES (${}, ${}, ${}, ${}, ${}, ${}, ${}) {CHECKPOINT_CONFLICT}; \
+             UPDATE audit_head SET checkpoint_seq = ${}, checkpoint_ms = ${} WHERE id = 1; ",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8,
+            p + 9,
+        );
+    }
+    sql.push_str("COMMIT");
+    // Small batches are the common shapes (one per call at low concurrency): keep them
+    // prepared; a large batch's statements would hold much memory in the cache for little.
+    let keep = commit.records.len() <= 16;
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .persistent(keep)
+        .bind(to_i64(commit.seq))
+        .bind(commit.hash)
+        .bind(to_i64(base.seq))
+        .bind(&base.hash);
+    let mut query = commit.records.iter().fold(query, bind_record);
+    if let Some((checkpoint, at_ms)) = commit.checkpoint {
+        query = bind_checkpoint(query, checkpoint)
+            .bind(to_i64(checkpoint.seq))
+            .bind(at_ms);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Ends a transaction [`commit_on`] left open after an error.
+pub(crate) async fn rollback(conn: &mut AnyConnection) -> Result<(), AuditError> {
+    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// The head had moved under [`commit_on`]: another writer appended.
+pub(crate) fn is_conflict(error: &AuditError) -> bool {
+    matches!(error, AuditError::Sql(e) if e.as_database_error()
+        .is_some_and(|db| db.kind() == sqlx::error::ErrorKind::UniqueViolation))
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -219,20 +316,28 @@ pub(crate) async fn insert_checkpoint(
     conn: &mut AnyConnection,
     checkpoint: &Checkpoint,
 ) -> Result<(), AuditError> {
-    sqlx::query(
-        "INSERT INTO audit_checkpoints (seq, kind, hash, ts, key_id, public_key, signature) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq, kind) DO NOTHING",
-    )
-    .bind(to_i64(checkpoint.seq))
-    .bind(checkpoint.kind.as_str())
-    .bind(&checkpoint.hash)
-    .bind(&checkpoint.ts)
-    .bind(&checkpoint.key_id)
-    .bind(&checkpoint.public_key)
-    .bind(&checkpoint.signature)
-    .execute(&mut *conn)
-    .await?;
+    let sql = format!(
+        "{CHECKPOINT_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7) {CHECKPOINT_CONFLICT}"
+    );
+    bind_checkpoint(sqlx::query(sqlx::AssertSqlSafe(sql)), checkpoint)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
+}
+
+const CHECKPOINT_INSERT: &str =
+    "INSERT INTO audit_checkpoints (seq, kind, hash, ts, key_id, public_key, signature)";
+const CHECKPOINT_CONFLICT: &str = "ON CONFLICT (seq, kind) DO NOTHING";
+
+fn bind_checkpoint<'q>(query: AnyQuery<'q>, checkpoint: &Checkpoint) -> AnyQuery<'q> {
+    query
+        .bind(to_i64(checkpoint.seq))
+        .bind(checkpoint.kind.as_str())
+        .bind(&checkpoint.hash)
+        .bind(&checkpoint.ts)
+        .bind(&checkpoint.key_id)
+        .bind(&checkpoint.public_key)
+        .bind(&checkpoint.signature)
 }
 
 /// Up to `limit` records with `seq > after`, in sequence order. The cursor for sinks and
@@ -419,8 +524,10 @@ mod tests {
     /// in order, on both backends.
     #[tokio::test]
     async fn batched_insert_round_trips_every_record() {
+        let mut sql = String::new();
+        insert_sql(&mut sql, 2, 0);
         assert_eq!(
-            insert_sql(2).matches('$').count(),
+            sql.matches('$').count(),
             2 * RECORD_PARAMS,
             "one placeholder per column and row"
         );
@@ -444,5 +551,73 @@ mod tests {
             assert_eq!(back, records);
             store.close().await;
         }
+    }
+
+    /// One call commits records, head and checkpoint when the head is the planned base; when
+    /// the head has moved (here without a record at the planned seq, so only the head guard
+    /// can notice) it fails as a conflict and, rolled back, leaves nothing behind.
+    #[tokio::test]
+    async fn commit_on_writes_only_onto_the_planned_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = testing::sqlite(dir.path()).await.unwrap();
+        migrate(&store).await.unwrap();
+        let genesis = read_head(&store).await.unwrap();
+        let r1 = record(1, GENESIS.to_owned());
+        let r2 = record(2, r1.hash.clone());
+        let signer = crate::signing::CheckpointSigner::generate().unwrap();
+        let checkpoint = Checkpoint::sign(
+            &signer,
+            CheckpointKind::Checkpoint,
+            2,
+            &r2.hash,
+            "2026-01-02T03:04:05.678Z",
+        );
+        let records = [r1, r2];
+        let commit = Commit {
+            records: &records,
+            seq: 2,
+            hash: &records[1].hash,
+            checkpoint: Some((&checkpoint, 42)),
+        };
+        let mut conn = store.pool().acquire().await.unwrap();
+        commit_on(&mut conn, &genesis, &commit).await.unwrap();
+        let head = read_head(&store).await.unwrap();
+        assert_eq!(
+            head,
+            Head {
+                seq: 2,
+                hash: records[1].hash.clone(),
+                checkpoint_seq: 2,
+                checkpoint_ms: 42
+            }
+        );
+        assert_eq!(records_after(&store, 0, 10).await.unwrap(), records);
+        assert_eq!(checkpoints(&store).await.unwrap(), vec![checkpoint]);
+
+        // Another writer moved the head to 5; a batch planned on 2 must not land.
+        sqlx::query("UPDATE audit_head SET seq = 5, hash = 'elsewhere' WHERE id = 1")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let r3 = record(3, records[1].hash.clone());
+        let late = Commit {
+            records: std::slice::from_ref(&r3),
+            seq: 3,
+            hash: &r3.hash,
+            checkpoint: None,
+        };
+        let error = commit_on(&mut conn, &head, &late).await.unwrap_err();
+        assert!(is_conflict(&error), "{error}");
+        rollback(&mut conn).await.unwrap();
+        assert_eq!(records_after(&store, 0, 10).await.unwrap().len(), 2);
+        assert_eq!(read_head(&store).await.unwrap().hash, "elsewhere");
+        // The connection is usable again (no transaction left open).
+        drop(conn);
+        let mut conn = store.pool().acquire().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        assert_eq!(lock_head(&mut tx).await.unwrap().seq, 5);
+        tx.rollback().await.unwrap();
+        drop(conn);
+        store.close().await;
     }
 }

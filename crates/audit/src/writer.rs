@@ -1,16 +1,18 @@
 //! The writer: one background task that sequences queued drafts, chains and inserts them in one
 //! transaction per batch (group commit), and answers each caller only after that commit.
 //!
-//! The chain head is read and locked inside every batch's transaction (`audit_head`), never
-//! cached, so several writers (replicas on one PostgreSQL, or processes on one SQLite file)
-//! interleave whole batches into one gap-free chain.
+//! Several writers (replicas on one PostgreSQL, or processes on one SQLite file) interleave
+//! whole batches into one gap-free chain: on PostgreSQL every batch locks and reads the head
+//! (`audit_head`) inside its transaction; on SQLite a batch is planned on the head this writer
+//! last committed and commits in one call only if that is still the head, else it is planned
+//! again on the locked head.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_store::sqlx::Acquire;
-use portcullis_store::{Store, now_ms};
+use portcullis_store::{Dialect, Store, now_ms};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -195,7 +197,7 @@ impl AuditLog {
 
 /// The writer task.
 async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch::Sender<u64>) {
-    let (chain, store) = (&*chain, &chain.store);
+    let mut writer = Writer::new(&chain, committed);
     let tick =
         (chain.checkpoint_interval / 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
@@ -206,7 +208,7 @@ async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch:
         let first = tokio::select! {
             job = jobs.recv() => job,
             _ = ticker.tick() => {
-                if let Err(error) = checkpoint_if_due(chain, store, false).await {
+                if let Err(error) = writer.checkpoint_if_due(false).await {
                     tracing::error!(%error, "audit checkpoint failed");
                 }
                 continue;
@@ -217,17 +219,17 @@ async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch:
             match job {
                 Job::Append(draft, reply) => batch.push((*draft, reply)),
                 Job::Flush(sign, reply) => {
-                    commit(chain, store, &mut batch, &committed).await;
+                    writer.commit(&mut batch).await;
                     let result = if sign {
-                        checkpoint_if_due(chain, store, true).await
+                        writer.checkpoint_if_due(true).await
                     } else {
                         Ok(())
                     };
                     let _ = reply.send(result);
                 }
                 Job::Stop(reply) => {
-                    commit(chain, store, &mut batch, &committed).await;
-                    let _ = reply.send(checkpoint_if_due(chain, store, true).await);
+                    writer.commit(&mut batch).await;
+                    let _ = reply.send(writer.checkpoint_if_due(true).await);
                     tracing::info!("audit writer stopped");
                     return;
                 }
@@ -240,49 +242,117 @@ async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch:
                 Err(_) => break,
             }
         }
-        commit(chain, store, &mut batch, &committed).await;
+        writer.commit(&mut batch).await;
     }
 }
 
-/// Commits `batch` in one transaction and answers every waiter.
-async fn commit(
-    chain: &Chain,
-    store: &Store,
-    batch: &mut Vec<(SealedDraft, oneshot::Sender<Result<Appended, AuditError>>)>,
-    committed: &watch::Sender<u64>,
-) {
-    if batch.is_empty() {
-        return;
+/// The writer task's state: where it last left the head.
+struct Writer<'a> {
+    chain: &'a Chain,
+    committed: watch::Sender<u64>,
+    /// The head after this writer's last commit, while it can be trusted to still be the
+    /// head: SQLite only (see [`Writer::append`]), and forgotten after any failure.
+    head: Option<table::Head>,
+}
+
+impl<'a> Writer<'a> {
+    fn new(chain: &'a Chain, committed: watch::Sender<u64>) -> Writer<'a> {
+        Writer {
+            chain,
+            committed,
+            head: None,
+        }
     }
-    let (drafts, replies): (Vec<SealedDraft>, Vec<_>) = batch.drain(..).unzip();
-    let count = drafts.len();
-    let outcome = write_batch(chain, store, drafts).await;
-    if let Err(error) = &outcome {
-        tracing::error!(%error, records = count, "audit batch not committed");
+
+    /// Commits `batch` in one transaction and answers every waiter.
+    async fn commit(
+        &mut self,
+        batch: &mut Vec<(SealedDraft, oneshot::Sender<Result<Appended, AuditError>>)>,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        let (drafts, replies): (Vec<SealedDraft>, Vec<_>) = batch.drain(..).unzip();
+        let count = drafts.len();
+        let outcome = self.append(drafts).await;
+        if let Err(error) = &outcome {
+            tracing::error!(%error, records = count, "audit batch not committed");
+        }
+        for (i, reply) in replies.into_iter().enumerate() {
+            let answer = match &outcome {
+                Ok(appended) => appended.get(i).cloned().ok_or(AuditError::Closed),
+                Err(error) => Err(error.clone()),
+            };
+            let _ = reply.send(answer);
+        }
+        if let Ok(appended) = &outcome
+            && let Some(last) = appended.last()
+        {
+            self.committed.send_if_modified(|seq| {
+                let newer = last.seq > *seq;
+                if newer {
+                    *seq = last.seq;
+                }
+                newer
+            });
+        }
     }
-    for (i, reply) in replies.into_iter().enumerate() {
-        let answer = match &outcome {
-            Ok(appended) => appended.get(i).cloned().ok_or(AuditError::Closed),
-            Err(error) => Err(error.clone()),
-        };
-        let _ = reply.send(answer);
-    }
-    if let Ok(appended) = &outcome
-        && let Some(last) = appended.last()
-    {
-        committed.send_if_modified(|seq| {
-            let newer = last.seq > *seq;
-            if newer {
-                *seq = last.seq;
+
+    /// Chains and commits `drafts`. On SQLite, a batch is first planned on the head this
+    /// writer last committed and written in one call ([`table::commit_on`]), which fails as a
+    /// whole if the head has moved since (another process appended to the same file); it is
+    /// then planned again on the locked head, as on PostgreSQL, where several replicas append
+    /// all the time and every batch locks and reads the head first.
+    async fn append(&mut self, drafts: Vec<SealedDraft>) -> Result<Vec<Appended>, AuditError> {
+        let chain = self.chain;
+        let batch = match self.head.take() {
+            Some(head) => {
+                let batch = Batch::chain(chain, head, drafts);
+                match commit_unlocked(&chain.store, &batch).await {
+                    Ok(()) => Ok(batch),
+                    Err(error) => {
+                        if table::is_conflict(&error) {
+                            tracing::debug!("audit head moved by another writer; batch replanned");
+                        } else {
+                            tracing::warn!(%error, "audit batch failed; retrying on the locked head");
+                        }
+                        write(&chain.store, |head| batch.rebase(chain, head)).await
+                    }
+                }
             }
-            newer
-        });
+            None => write(&chain.store, |head| Batch::chain(chain, head, drafts)).await,
+        }?;
+        self.remember(&batch);
+        Ok(batch.appended)
+    }
+
+    /// Signs a checkpoint of the head when [`checkpoint_due`].
+    async fn checkpoint_if_due(&mut self, force: bool) -> Result<(), AuditError> {
+        let chain = self.chain;
+        // A cheap unlocked look first: most ticks find nothing to do.
+        let head = match &self.head {
+            Some(head) => head.clone(),
+            None => table::read_head(&chain.store).await?,
+        };
+        if !checkpoint_due(chain, &head, now_ms(), force) {
+            return Ok(());
+        }
+        self.head = None;
+        let batch = write(&chain.store, |head| Batch::checkpoint(chain, head, force)).await?;
+        self.remember(&batch);
+        Ok(())
+    }
+
+    fn remember(&mut self, batch: &Batch) {
+        self.head = (self.chain.store.dialect() == Dialect::Sqlite).then(|| batch.head_after());
     }
 }
 
 /// A batch chained onto a locked head: the records to insert, where the head moves, and a
 /// checkpoint to sign with it. Appends and timed checkpoints are committed the same way.
 struct Batch {
+    /// The head it was planned on.
+    base: table::Head,
     records: Vec<Record>,
     seq: u64,
     hash: String,
@@ -294,15 +364,34 @@ struct Batch {
 impl Batch {
     /// `drafts` sequenced after `head`, with a checkpoint when `checkpoint_records` are unsigned.
     fn chain(chain: &Chain, head: table::Head, drafts: Vec<SealedDraft>) -> Batch {
+        Batch::sequence(chain, head, drafts, SealedDraft::into_record)
+    }
+
+    /// The same records sequenced after another `head` (the planned one had moved).
+    fn rebase(self, chain: &Chain, head: table::Head) -> Batch {
+        Batch::sequence(chain, head, self.records, |mut record, seq, ts, prev_hash| {
+            record.seq = seq;
+            record.ts = ts;
+            record.prev_hash = prev_hash;
+            crate::chain::seal(record)
+        })
+    }
+
+    fn sequence<T>(
+        chain: &Chain,
+        head: table::Head,
+        items: Vec<T>,
+        make: impl Fn(T, u64, String, String) -> Record,
+    ) -> Batch {
         let now = now_ms();
         let ts = clock::format_ms(now);
         let mut seq = head.seq;
-        let mut prev = head.hash;
-        let mut appended = Vec::with_capacity(drafts.len());
-        let mut records = Vec::with_capacity(drafts.len());
-        for draft in drafts {
+        let mut prev = head.hash.clone();
+        let mut appended = Vec::with_capacity(items.len());
+        let mut records = Vec::with_capacity(items.len());
+        for item in items {
             seq += 1;
-            let record = draft.into_record(seq, ts.clone(), prev);
+            let record = make(item, seq, ts.clone(), prev);
             prev = record.hash.clone();
             appended.push(Appended {
                 seq,
@@ -318,6 +407,7 @@ impl Batch {
                 )
             });
         Batch {
+            base: head,
             records,
             seq,
             hash: prev,
@@ -341,11 +431,35 @@ impl Batch {
             (signed, now)
         });
         Batch {
-            records: Vec::new(),
             seq: head.seq,
-            hash: head.hash,
+            hash: head.hash.clone(),
+            base: head,
+            records: Vec::new(),
             checkpoint,
             appended: Vec::new(),
+        }
+    }
+
+    /// The head once this batch is committed.
+    fn head_after(&self) -> table::Head {
+        let (checkpoint_seq, checkpoint_ms) = match &self.checkpoint {
+            Some((checkpoint, at_ms)) => (checkpoint.seq, *at_ms),
+            None => (self.base.checkpoint_seq, self.base.checkpoint_ms),
+        };
+        table::Head {
+            seq: self.seq,
+            hash: self.hash.clone(),
+            checkpoint_seq,
+            checkpoint_ms,
+        }
+    }
+
+    fn commit(&self) -> table::Commit<'_> {
+        table::Commit {
+            records: &self.records,
+            seq: self.seq,
+            hash: &self.hash,
+            checkpoint: self.checkpoint.as_ref().map(|(c, at)| (c, *at)),
         }
     }
 }
@@ -358,11 +472,11 @@ fn checkpoint_due(chain: &Chain, head: &table::Head, now: i64, force: bool) -> b
         && (force || now.saturating_sub(head.checkpoint_ms) >= interval_ms)
 }
 
-/// Locks the head, commits what `plan` makes of it, and returns where the records landed.
+/// Locks the head, commits what `plan` makes of it, and returns the batch committed.
 async fn write(
     store: &Store,
     plan: impl FnOnce(table::Head) -> Batch,
-) -> Result<Vec<Appended>, AuditError> {
+) -> Result<Batch, AuditError> {
     let mut conn = store.pool().acquire().await?;
     let mut tx = conn.begin().await?;
     let batch = plan(table::lock_head(&mut tx).await?);
@@ -375,24 +489,20 @@ async fn write(
         table::set_checkpointed(&mut tx, checkpoint.seq, *at_ms).await?;
     }
     tx.commit().await?;
-    Ok(batch.appended)
+    Ok(batch)
 }
 
-async fn write_batch(
-    chain: &Chain,
-    store: &Store,
-    drafts: Vec<SealedDraft>,
-) -> Result<Vec<Appended>, AuditError> {
-    write(store, |head| Batch::chain(chain, head, drafts)).await
-}
-
-/// Signs a checkpoint of the head when [`checkpoint_due`].
-async fn checkpoint_if_due(chain: &Chain, store: &Store, force: bool) -> Result<(), AuditError> {
-    // A cheap unlocked look first: most ticks find nothing to do.
-    if !checkpoint_due(chain, &table::read_head(store).await?, now_ms(), force) {
-        return Ok(());
+/// Commits `batch` on the head it was planned on, in one call ([`table::commit_on`]). A
+/// connection whose transaction cannot be rolled back after a failure is closed, never
+/// returned to the pool with a transaction open.
+async fn commit_unlocked(store: &Store, batch: &Batch) -> Result<(), AuditError> {
+    let mut conn = store.pool().acquire().await?;
+    let result = table::commit_on(&mut conn, &batch.base, &batch.commit()).await;
+    if result.is_err()
+        && let Err(error) = table::rollback(&mut conn).await
+    {
+        tracing::warn!(%error, "audit connection closed: its transaction could not be rolled back");
+        conn.close_on_drop();
     }
-    write(store, |head| Batch::checkpoint(chain, head, force))
-        .await
-        .map(drop)
+    result
 }
