@@ -171,7 +171,7 @@ pub(crate) async fn insert_records(
     for rows in chunks(records.len()) {
         let (chunk, tail) = rest.split_at(rows);
         let mut sql = String::new();
-        insert_sql(&mut sql, rows, 0);
+        insert_sql(&mut sql, rows, Params::Numbered);
         let query = chunk
             .iter()
             .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_record);
@@ -208,9 +208,18 @@ fn bind_record<'q>(query: AnyQuery<'q>, record: &Record) -> AnyQuery<'q> {
         .bind(record.kid())
 }
 
-/// Appends `INSERT … VALUES (…), (…)` for `rows` records to `sql`, its placeholders numbered
-/// from `$first + 1` (both dialects).
-fn insert_sql(sql: &mut String, rows: usize, first: usize) {
+/// How a statement's parameters are written.
+#[derive(Clone, Copy)]
+enum Params {
+    /// `$1, $2, …`: both dialects.
+    Numbered,
+    /// `?`: SQLite only, bound in order. A statement with many numbered parameters costs SQLite
+    /// a search of its parameter names for each one, when preparing and when binding.
+    Anonymous,
+}
+
+/// Appends `INSERT … VALUES (…), (…)` for `rows` records to `sql`.
+fn insert_sql(sql: &mut String, rows: usize, params: Params) {
     use std::fmt::Write as _;
     let _ = write!(sql, "INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES ");
     for row in 0..rows {
@@ -219,7 +228,12 @@ fn insert_sql(sql: &mut String, rows: usize, first: usize) {
             if col > 0 {
                 sql.push_str(", ");
             }
-            let _ = write!(sql, "${}", first + row * RECORD_PARAMS + col + 1);
+            match params {
+                Params::Numbered => {
+                    let _ = write!(sql, "${}", row * RECORD_PARAMS + col + 1);
+                }
+                Params::Anonymous => sql.push('?'),
+            }
         }
         sql.push(')');
     }
@@ -235,8 +249,8 @@ pub(crate) struct Commit<'a> {
 }
 
 /// Commits a batch planned on `base` in one call to SQLite's driver thread (SQLite only: one
-/// query string of several statements; `$N` placeholders count across them), instead of a
-/// round trip per statement. `BEGIN IMMEDIATE` takes the write lock; the head moves only if
+/// query string of several statements, whose `?` parameters are bound in order across them),
+/// instead of a round trip per statement. `BEGIN IMMEDIATE` takes the write lock; the head moves only if
 /// it is still `base`, and when it is not (another process appended) the `INSERT` of a second
 /// head row fails on its primary key, so the whole batch fails with a unique violation (see
 /// [`is_conflict`]) before `COMMIT`. On any error the transaction is still open: the caller
@@ -248,32 +262,20 @@ pub(crate) async fn commit_on(
 ) -> Result<(), AuditError> {
     let mut sql = String::from(
         "BEGIN IMMEDIATE; \
-         UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4; \
+         UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?; \
          INSERT INTO audit_head (id, seq, hash, checkpoint_seq, checkpoint_ms) \
          SELECT 1, 0, '', 0, 0 WHERE changes() = 0; ",
     );
-    let mut params = 4;
     for rows in chunks(commit.records.len()) {
-        insert_sql(&mut sql, rows, params);
+        insert_sql(&mut sql, rows, Params::Anonymous);
         sql.push_str("; ");
-        params += rows * RECORD_PARAMS;
     }
     if commit.checkpoint.is_some() {
-        use std::fmt::Write as _;
-        let p = params;
-        let _ = write!(
-            sql,
-            "{CHECKPOINT_INSERT} VALUES (${}, ${}, ${}, ${}, ${}, ${}, ${}) {CHECKPOINT_CONFLICT}; \
-             UPDATE audit_head SET checkpoint_seq = ${}, checkpoint_ms = ${} WHERE id = 1; ",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6,
-            p + 7,
-            p + 8,
-            p + 9,
+        sql.push_str(CHECKPOINT_INSERT);
+        sql.push_str(" VALUES (?, ?, ?, ?, ?, ?, ?) ");
+        sql.push_str(CHECKPOINT_CONFLICT);
+        sql.push_str(
+            "; UPDATE audit_head SET checkpoint_seq = ?, checkpoint_ms = ? WHERE id = 1; ",
         );
     }
     sql.push_str("COMMIT");
@@ -316,9 +318,8 @@ pub(crate) async fn insert_checkpoint(
     conn: &mut AnyConnection,
     checkpoint: &Checkpoint,
 ) -> Result<(), AuditError> {
-    let sql = format!(
-        "{CHECKPOINT_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7) {CHECKPOINT_CONFLICT}"
-    );
+    let sql =
+        format!("{CHECKPOINT_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7) {CHECKPOINT_CONFLICT}");
     bind_checkpoint(sqlx::query(sqlx::AssertSqlSafe(sql)), checkpoint)
         .execute(&mut *conn)
         .await?;
@@ -525,7 +526,7 @@ mod tests {
     #[tokio::test]
     async fn batched_insert_round_trips_every_record() {
         let mut sql = String::new();
-        insert_sql(&mut sql, 2, 0);
+        insert_sql(&mut sql, 2, Params::Numbered);
         assert_eq!(
             sql.matches('$').count(),
             2 * RECORD_PARAMS,

@@ -369,12 +369,17 @@ impl Batch {
 
     /// The same records sequenced after another `head` (the planned one had moved).
     fn rebase(self, chain: &Chain, head: table::Head) -> Batch {
-        Batch::sequence(chain, head, self.records, |mut record, seq, ts, prev_hash| {
-            record.seq = seq;
-            record.ts = ts;
-            record.prev_hash = prev_hash;
-            crate::chain::seal(record)
-        })
+        Batch::sequence(
+            chain,
+            head,
+            self.records,
+            |mut record, seq, ts, prev_hash| {
+                record.seq = seq;
+                record.ts = ts;
+                record.prev_hash = prev_hash;
+                crate::chain::seal(record)
+            },
+        )
     }
 
     fn sequence<T>(
