@@ -100,22 +100,26 @@ impl Authorizer {
     /// returned handle is dropped. Directories that hold the files are watched, so files
     /// created later (matching a glob) are picked up.
     pub fn watch(self: &Arc<Self>) -> Result<PolicyWatch, WatchError> {
-        let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
-        let mut watcher = notify::recommended_watcher(move |event| {
-            let _ = tx.send(event);
-        })?;
-        for (dir, mode) in watch_roots(&self.patterns) {
-            watcher.watch(&dir, mode)?;
-        }
-        let me = Arc::downgrade(self);
+        let (tx, rx) = mpsc::channel::<()>();
         let patterns: Vec<glob::Pattern> = self
             .patterns
             .iter()
             .filter_map(|p| glob::Pattern::new(&p.to_string_lossy()).ok())
             .collect();
+        // Only events on policy files reach the reload thread: the watched directories may
+        // hold busy files too (a SQLite store beside the policies is written on every call).
+        let mut watcher = notify::recommended_watcher(move |event| {
+            if is_relevant(&event, &patterns) {
+                let _ = tx.send(());
+            }
+        })?;
+        for (dir, mode) in watch_roots(&self.patterns) {
+            watcher.watch(&dir, mode)?;
+        }
+        let me = Arc::downgrade(self);
         let thread = std::thread::Builder::new()
             .name("policy-watch".into())
-            .spawn(move || watch_loop(&me, &rx, &patterns))
+            .spawn(move || watch_loop(&me, &rx))
             .map_err(|e| WatchError(notify::Error::io(e)))?;
         Ok(PolicyWatch {
             _watcher: watcher,
@@ -136,23 +140,15 @@ impl std::fmt::Debug for PolicyWatch {
     }
 }
 
-fn watch_loop(
-    me: &Weak<Authorizer>,
-    rx: &mpsc::Receiver<notify::Result<notify::Event>>,
-    patterns: &[glob::Pattern],
-) {
+fn watch_loop(me: &Weak<Authorizer>, rx: &mpsc::Receiver<()>) {
     // Ends when the watcher (and so the sender) is dropped or the authorizer is gone.
-    while let Ok(first) = rx.recv() {
-        let mut relevant = is_relevant(&first, patterns);
+    while rx.recv().is_ok() {
         loop {
             match rx.recv_timeout(DEBOUNCE) {
-                Ok(event) => relevant |= is_relevant(&event, patterns),
+                Ok(()) => {}
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-        }
-        if !relevant {
-            continue;
         }
         let Some(authorizer) = me.upgrade() else {
             return;
