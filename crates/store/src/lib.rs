@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use migrate::Migration;
 pub use sqlx;
@@ -79,6 +79,9 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
 }
 
+/// How long a pooled connection may sit idle and still be handed out without a ping.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// A pool of connections to the configured database.
 #[derive(Clone)]
 pub struct Store {
@@ -124,6 +127,17 @@ impl Store {
                 Dialect::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            // A connection is checked (pinged) before use only after it sat idle a while: a
+            // ping per acquire is one more round trip for every batch of every writer.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
