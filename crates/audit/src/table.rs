@@ -4,10 +4,11 @@
 //!   `args`, `result` hold JSON text) plus `kid`, the key id of the encrypted fields.
 //! - `audit_checkpoints`: signed checkpoints and retention anchors.
 //! - `audit_head`: a single row (`id = 1`) with the last sequence number and hash, and when the
-//!   last checkpoint was written. Every append locks it first (`UPDATE … SET seq = seq`), which
+//!   last checkpoint was written. An append locks it first (`UPDATE … SET seq = seq`), which
 //!   serializes writers across processes and replicas on both backends: on PostgreSQL it is a
 //!   row lock held to commit, on SQLite the statement takes the database's write lock before
-//!   anything is read.
+//!   anything is read. On SQLite an append may instead be planned on a head read earlier and
+//!   move it only if it is unchanged ([`commit_on`]).
 
 use portcullis_store::sqlx::any::AnyRow;
 use portcullis_store::sqlx::{self, AnyConnection, Row};
@@ -250,11 +251,11 @@ pub(crate) struct Commit<'a> {
 
 /// Commits a batch planned on `base` in one call to SQLite's driver thread (SQLite only: one
 /// query string of several statements, whose `?` parameters are bound in order across them),
-/// instead of a round trip per statement. `BEGIN IMMEDIATE` takes the write lock; the head moves only if
-/// it is still `base`, and when it is not (another process appended) the `INSERT` of a second
-/// head row fails on its primary key, so the whole batch fails with a unique violation (see
-/// [`is_conflict`]) before `COMMIT`. On any error the transaction is still open: the caller
-/// rolls it back ([`rollback`]).
+/// instead of a round trip per statement. `BEGIN IMMEDIATE` takes the write lock; the head
+/// moves only if it is still `base`, and when it is not (another process appended) the
+/// `INSERT` of a second head row fails on its primary key, so the whole batch fails with a
+/// unique violation (see [`is_conflict`]) before `COMMIT`. On any error the transaction is
+/// still open: the caller rolls it back ([`rollback`]).
 pub(crate) async fn commit_on(
     conn: &mut AnyConnection,
     base: &Head,

@@ -348,8 +348,9 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// A batch chained onto a locked head: the records to insert, where the head moves, and a
-/// checkpoint to sign with it. Appends and timed checkpoints are committed the same way.
+/// A batch chained onto a head (the locked one, or on SQLite the one this writer last
+/// committed): the records to insert, where the head moves, and a checkpoint to sign with it.
+/// Appends and timed checkpoints are committed the same way.
 struct Batch {
     /// The head it was planned on.
     base: table::Head,
