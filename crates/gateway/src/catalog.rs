@@ -4,10 +4,12 @@
 //!
 //! Fetched whole (every page of `tools/list`, `prompts/list`, `resources/templates/list`) on
 //! first use, again after the upstream says a list changed, when a listed definition differs
-//! from the one held here, and after [`MAX_AGE`]. Calls and lists consult it: a blocked
-//! definition is hidden and refused.
+//! from the one held here, and after [`MAX_AGE`] (in the background when it is used in the
+//! last quarter of that age, so steady traffic does not wait for it). Calls and lists consult
+//! it: a blocked definition is hidden and refused.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,9 @@ use crate::lists::fetch_page;
 
 /// How long a verified catalog is trusted without a change notification.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
+/// A catalog used after it is this far into [`MAX_AGE`] (in percent) is fetched again in the
+/// background, so that steady traffic never waits for a refresh; past `MAX_AGE` a call waits.
+const REFRESH_AHEAD_PERCENT: u32 = 75;
 /// How often a definition blocked by its pin looks at the pin store again.
 pub const PIN_RECHECK: Duration = Duration::from_secs(1);
 /// Pages of one list read at most (a hostile upstream cannot page forever).
@@ -95,18 +100,38 @@ impl Catalog {
 struct Slot {
     current: RwLock<Option<Arc<Catalog>>>,
     refresh: tokio::sync::Mutex<()>,
+    /// A background refresh is under way.
+    refreshing: AtomicBool,
 }
 
 /// The catalogs of every upstream, by federation index.
 pub struct Catalogs {
     slots: Vec<Slot>,
+    /// [`MAX_AGE`] in milliseconds (settable for tests).
+    max_age_ms: AtomicU64,
 }
 
 impl Catalogs {
     pub fn new(upstreams: usize) -> Self {
         Catalogs {
             slots: (0..upstreams).map(|_| Slot::default()).collect(),
+            max_age_ms: AtomicU64::new(u64::try_from(MAX_AGE.as_millis()).unwrap_or(u64::MAX)),
         }
+    }
+
+    /// Trusts a catalog for `max_age` instead of [`MAX_AGE`] (tests use a short one).
+    pub fn set_max_age(&self, max_age: Duration) {
+        let ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+        self.max_age_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn max_age(&self) -> Duration {
+        Duration::from_millis(self.max_age_ms.load(Ordering::Relaxed))
+    }
+
+    /// How long ago upstream `idx`'s catalog was fetched (`None` before the first fetch).
+    pub fn age(&self, idx: usize) -> Option<Duration> {
+        self.cached(idx).map(|c| c.fetched.elapsed())
     }
 
     fn cached(&self, idx: usize) -> Option<Arc<Catalog>> {
@@ -124,12 +149,46 @@ impl Catalogs {
         }
     }
 
-    /// Upstream `idx`'s catalog: the cached one while fresh, else fetched and verified now.
-    pub async fn catalog(&self, gw: &Gateway, idx: usize) -> Result<Arc<Catalog>, GatewayError> {
+    /// Upstream `idx`'s catalog: the cached one while fresh (fetched again in the background
+    /// when it nears its age limit), else fetched and verified now.
+    pub async fn catalog(
+        &self,
+        gw: &Arc<Gateway>,
+        idx: usize,
+    ) -> Result<Arc<Catalog>, GatewayError> {
+        let max_age = self.max_age();
         match self.cached(idx) {
-            Some(c) if c.fetched.elapsed() < MAX_AGE => Ok(c),
+            Some(c) if c.fetched.elapsed() < max_age => {
+                if c.fetched.elapsed() >= max_age * REFRESH_AHEAD_PERCENT / 100 {
+                    self.refresh_in_background(gw, idx, &c);
+                }
+                Ok(c)
+            }
             seen => self.refresh(gw, idx, seen.as_ref()).await,
         }
+    }
+
+    /// Starts fetching upstream `idx`'s catalog again unless that is already under way; a
+    /// failure only logs (the catalog in use expires as usual, and the next call then waits
+    /// for a fetch and sees its error).
+    fn refresh_in_background(&self, gw: &Arc<Gateway>, idx: usize, seen: &Arc<Catalog>) {
+        let Some(slot) = self.slots.get(idx) else {
+            return;
+        };
+        if slot.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let gw = Arc::clone(gw);
+        let seen = Arc::clone(seen);
+        tokio::spawn(async move {
+            if let Err(error) = gw.catalogs.refresh(&gw, idx, Some(&seen)).await {
+                let upstream = gw.federation.member(idx).map(|m| m.name.clone());
+                tracing::warn!(upstream = ?upstream, %error, "background catalog refresh failed");
+            }
+            if let Some(slot) = gw.catalogs.slots.get(idx) {
+                slot.refreshing.store(false, Ordering::Release);
+            }
+        });
     }
 
     /// Fetches again unless another task already replaced `seen` meanwhile.
@@ -146,7 +205,7 @@ impl Catalogs {
         let _one_at_a_time = slot.refresh.lock().await;
         if let Some(now) = self.cached(idx)
             && seen.is_none_or(|s| !Arc::ptr_eq(s, &now))
-            && now.fetched.elapsed() < MAX_AGE
+            && now.fetched.elapsed() < self.max_age()
         {
             return Ok(now);
         }
@@ -159,7 +218,7 @@ impl Catalogs {
     /// definition is not the one verified (the upstream changed it without saying so).
     pub async fn listed(
         &self,
-        gw: &Gateway,
+        gw: &Arc<Gateway>,
         idx: usize,
         kind: PinKind,
         name: &str,
@@ -180,7 +239,7 @@ impl Catalogs {
     /// The verified definition a call names (refreshed once if unknown).
     pub async fn for_use(
         &self,
-        gw: &Gateway,
+        gw: &Arc<Gateway>,
         idx: usize,
         kind: PinKind,
         name: &str,

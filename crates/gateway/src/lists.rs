@@ -118,7 +118,7 @@ pub async fn list(
     reason = "one item's facts, read once by the caller"
 )]
 async fn permitted(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     lister: &Lister<'_>,
     idx: usize,
     upstream: &str,
