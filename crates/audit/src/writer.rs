@@ -323,7 +323,7 @@ impl<'a> Writer<'a> {
             None => write(&chain.store, |head| Batch::chain(chain, head, drafts)).await,
         }?;
         self.remember(&batch);
-        Ok(batch.appended)
+        Ok(batch.appended())
     }
 
     /// Signs a checkpoint of the head when [`checkpoint_due`].
@@ -355,11 +355,8 @@ struct Batch {
     /// The head it was planned on.
     base: table::Head,
     records: Vec<Record>,
-    seq: u64,
-    hash: String,
     /// The checkpoint and when it was signed (ms since the epoch).
     checkpoint: Option<(Checkpoint, i64)>,
-    appended: Vec<Appended>,
 }
 
 impl Batch {
@@ -393,16 +390,11 @@ impl Batch {
         let ts = clock::format_ms(now);
         let mut seq = head.seq;
         let mut prev = head.hash.clone();
-        let mut appended = Vec::with_capacity(items.len());
         let mut records = Vec::with_capacity(items.len());
         for item in items {
             seq += 1;
             let record = make(item, seq, ts.clone(), prev);
             prev = record.hash.clone();
-            appended.push(Appended {
-                seq,
-                hash: prev.clone(),
-            });
             records.push(record);
         }
         let checkpoint = (seq.saturating_sub(head.checkpoint_seq) >= chain.checkpoint_records)
@@ -415,10 +407,7 @@ impl Batch {
         Batch {
             base: head,
             records,
-            seq,
-            hash: prev,
             checkpoint,
-            appended,
         }
     }
 
@@ -437,13 +426,30 @@ impl Batch {
             (signed, now)
         });
         Batch {
-            seq: head.seq,
-            hash: head.hash.clone(),
             base: head,
             records: Vec::new(),
             checkpoint,
-            appended: Vec::new(),
         }
+    }
+
+    /// Where the chain ends once this batch is committed: its last record, or the base.
+    fn end(&self) -> (u64, &str) {
+        self.records
+            .last()
+            .map_or((self.base.seq, self.base.hash.as_str()), |r| {
+                (r.seq, r.hash.as_str())
+            })
+    }
+
+    /// Where each record landed.
+    fn appended(&self) -> Vec<Appended> {
+        self.records
+            .iter()
+            .map(|r| Appended {
+                seq: r.seq,
+                hash: r.hash.clone(),
+            })
+            .collect()
     }
 
     /// The head once this batch is committed.
@@ -452,19 +458,21 @@ impl Batch {
             Some((checkpoint, at_ms)) => (checkpoint.seq, *at_ms),
             None => (self.base.checkpoint_seq, self.base.checkpoint_ms),
         };
+        let (seq, hash) = self.end();
         table::Head {
-            seq: self.seq,
-            hash: self.hash.clone(),
+            seq,
+            hash: hash.to_owned(),
             checkpoint_seq,
             checkpoint_ms,
         }
     }
 
     fn commit(&self) -> table::Commit<'_> {
+        let (seq, hash) = self.end();
         table::Commit {
             records: &self.records,
-            seq: self.seq,
-            hash: &self.hash,
+            seq,
+            hash,
             checkpoint: self.checkpoint.as_ref().map(|(c, at)| (c, *at)),
         }
     }
@@ -488,7 +496,8 @@ async fn write(
     let batch = plan(table::lock_head(&mut tx).await?);
     if !batch.records.is_empty() {
         table::insert_records(&mut tx, &batch.records).await?;
-        table::set_head(&mut tx, batch.seq, &batch.hash).await?;
+        let (seq, hash) = batch.end();
+        table::set_head(&mut tx, seq, hash).await?;
     }
     if let Some((checkpoint, at_ms)) = &batch.checkpoint {
         table::insert_checkpoint(&mut tx, checkpoint).await?;
