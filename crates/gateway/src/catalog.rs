@@ -158,13 +158,17 @@ impl Catalogs {
     ) -> Result<Arc<Catalog>, GatewayError> {
         let max_age = self.max_age();
         match self.cached(idx) {
-            Some(c) if c.fetched.elapsed() < max_age => {
-                if c.fetched.elapsed() >= max_age * REFRESH_AHEAD_PERCENT / 100 {
+            Some(c) => {
+                let age = c.fetched.elapsed();
+                if age >= max_age {
+                    return self.refresh(gw, idx, Some(&c)).await;
+                }
+                if age >= max_age * REFRESH_AHEAD_PERCENT / 100 {
                     self.refresh_in_background(gw, idx, &c);
                 }
                 Ok(c)
             }
-            seen => self.refresh(gw, idx, seen.as_ref()).await,
+            None => self.refresh(gw, idx, None).await,
         }
     }
 
