@@ -383,34 +383,15 @@ mod tests {
                                 &set.cedar,
                                 &every.store.entities,
                             );
-                            assert_eq!(full.decision(), with_all.decision());
-                            assert_eq!(
-                                sorted_ids(full.diagnostics().reason()),
-                                sorted_ids(with_all.diagnostics().reason())
-                            );
-                            assert_eq!(
-                                full.diagnostics().errors().count(),
-                                with_all.diagnostics().errors().count()
-                            );
+                            let what = format!("{set_name} {roles:?} {action} {target:?}");
+                            assert_same_answer(&full, &with_all, &what);
                             let subset = candidates(&set, &p);
                             let part = AUTHORIZER.is_authorized(
                                 &p.request,
                                 subset.as_deref().unwrap_or(&set.cedar),
                                 &p.store.entities,
                             );
-                            assert_eq!(
-                                full.decision(),
-                                part.decision(),
-                                "{set_name} {roles:?} {action} {target:?}"
-                            );
-                            assert_eq!(
-                                sorted_ids(full.diagnostics().reason()),
-                                sorted_ids(part.diagnostics().reason())
-                            );
-                            assert_eq!(
-                                full.diagnostics().errors().count(),
-                                part.diagnostics().errors().count()
-                            );
+                            assert_same_answer(&full, &part, &what);
                             compared += 1;
                         }
                     }
@@ -418,6 +399,21 @@ mod tests {
             }
         }
         assert!(compared > 300, "{compared}");
+    }
+
+    /// Same verdict, same deciding policies, as many errors.
+    fn assert_same_answer(a: &cedar_policy::Response, b: &cedar_policy::Response, what: &str) {
+        assert_eq!(a.decision(), b.decision(), "{what}");
+        assert_eq!(
+            sorted_ids(a.diagnostics().reason()),
+            sorted_ids(b.diagnostics().reason()),
+            "{what}"
+        );
+        assert_eq!(
+            a.diagnostics().errors().count(),
+            b.diagnostics().errors().count(),
+            "{what}"
+        );
     }
 
     #[test]
