@@ -41,7 +41,7 @@ class AuthServer:
     ``gateway`` (the resource server's introspection credentials); each secret is ``<id>-secret``.
     """
 
-    def __init__(self, logdir: Path, timeout: float = 30) -> None:
+    def __init__(self, logdir: Path, timeout: float = 90) -> None:
         if not (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
             raise AssertionError(f"oidc-provider is not installed in {OIDC_DIR}: run scripts/setup-test-deps")
         self.proc = Process("oidc-provider", [paths.node_binary(), OIDC_ENTRY, "0"], logdir, cwd=OIDC_DIR)

@@ -77,12 +77,19 @@ function provider(issuer, key) {
   return p;
 }
 
+// Each start-up step is logged with its time on stderr, so a slow start names the slow step.
+const started = performance.now();
+const step = (what) => console.error(`oidc start: ${what} after ${Math.round(performance.now() - started)} ms`);
+
 const port = Number(process.argv[2] ?? 0);
 const server = http.createServer();
 server.listen(port, '127.0.0.1', () => {
+  step('listening');
   const issuer = `http://127.0.0.1:${server.address().port}`;
   let key = signingKey();
+  step('signing key generated');
   let handler = provider(issuer, key).callback();
+  step('provider built');
   server.on('request', (req, res) => {
     if (req.method === 'POST' && req.url === '/_harness/rotate') {
       key = signingKey();
