@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
 
 /// The canonical form of `value`.
 pub fn to_string(value: &Value) -> String {
@@ -17,9 +18,10 @@ pub fn to_string(value: &Value) -> String {
     out
 }
 
-/// Hex SHA-256 of the canonical form of `value`: how arguments and results are digested.
+/// Hex SHA-256 of the canonical form of `value`: how arguments and results are digested. The
+/// form is hashed as it is written, never held whole.
 pub fn digest(value: &Value) -> String {
-    digest_text(&to_string(value))
+    digest_keeping(value, Some(0)).0
 }
 
 /// [`digest`] of a value already in canonical form.
@@ -27,11 +29,74 @@ pub fn digest_text(canonical: &str) -> String {
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-fn write_value(value: &Value, out: &mut String) {
+/// The digest of `value`'s canonical form, and the form itself when it is at most `keep` bytes
+/// (`None`: any length). A longer form is hashed as it is written and never held whole, so a
+/// 100 MB result costs a digest, not another 100 MB. The form is plaintext: every buffer that
+/// held it is cleared.
+pub fn digest_keeping(value: &Value, keep: Option<u64>) -> (String, Option<Zeroizing<String>>) {
+    let mut out = Digesting {
+        hasher: Sha256::new(),
+        text: Zeroizing::new(String::new()),
+        keep: keep.map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
+        spilled: false,
+    };
+    write_value(value, &mut out);
+    out.hasher.update(out.text.as_bytes());
+    let digest = hex::encode(out.hasher.finalize());
+    (digest, (!out.spilled).then_some(out.text))
+}
+
+/// Where canonical text is written.
+trait Out {
+    fn put(&mut self, s: &str);
+}
+
+impl Out for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+}
+
+/// Once the text would pass `keep` bytes it is no longer kept: what was kept and everything
+/// after it go to the hasher, through a buffer of at most [`Digesting::CHUNK`] bytes.
+struct Digesting {
+    hasher: Sha256,
+    text: Zeroizing<String>,
+    keep: Option<usize>,
+    spilled: bool,
+}
+
+impl Digesting {
+    const CHUNK: usize = 64 * 1024;
+
+    fn hash_through(&mut self, s: &str) {
+        self.hasher.update(self.text.as_bytes());
+        self.text.zeroize();
+        self.hasher.update(s.as_bytes());
+    }
+}
+
+impl Out for Digesting {
+    fn put(&mut self, s: &str) {
+        let limit = if self.spilled {
+            Some(Self::CHUNK)
+        } else {
+            self.keep
+        };
+        if limit.is_some_and(|limit| self.text.len() + s.len() > limit) {
+            self.hash_through(s);
+            self.spilled = true;
+        } else {
+            self.text.push_str(s);
+        }
+    }
+}
+
+fn write_value(value: &Value, out: &mut impl Out) {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
+        Value::Null => out.put("null"),
+        Value::Bool(true) => out.put("true"),
+        Value::Bool(false) => out.put("false"),
         Value::Number(n) => write_number(n, out),
         Value::String(s) => write_string(s, out),
         Value::Array(items) => write_array(items, out, write_value),
@@ -41,16 +106,16 @@ fn write_value(value: &Value, out: &mut String) {
                 .map(|(k, v)| (k.encode_utf16().collect(), k, v))
                 .collect();
             members.sort_by(|a, b| a.0.cmp(&b.0));
-            out.push('{');
+            out.put("{");
             for (i, (_, k, v)) in members.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.put(",");
                 }
                 write_string(k, out);
-                out.push(':');
+                out.put(":");
                 write_value(v, out);
             }
-            out.push('}');
+            out.put("}");
         }
     }
 }
@@ -119,18 +184,18 @@ impl<'a> Object<'a> {
     }
 }
 
-fn write_array<T>(items: &[T], out: &mut String, write: impl Fn(&T, &mut String)) {
-    out.push('[');
+fn write_array<T, O: Out>(items: &[T], out: &mut O, write: impl Fn(&T, &mut O)) {
+    out.put("[");
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.put(",");
         }
         write(item, out);
     }
-    out.push(']');
+    out.put("]");
 }
 
-fn write_number(n: &serde_json::Number, out: &mut String) {
+fn write_number(n: &serde_json::Number, out: &mut impl Out) {
     // Without serde_json's `arbitrary_precision`, every number has an f64 view; integers are
     // converted the way JavaScript would read them.
     let float = n
@@ -140,31 +205,40 @@ fn write_number(n: &serde_json::Number, out: &mut String) {
         .unwrap_or(0.0);
     if float == 0.0 {
         // Both +0 and -0 are written "0".
-        out.push('0');
+        out.put("0");
         return;
     }
     let mut buffer = ryu_js::Buffer::new();
-    out.push_str(buffer.format_finite(float));
+    out.put(buffer.format_finite(float));
 }
 
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{0C}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
+/// Runs of characters that need no escape are written as one slice (every escaped character
+/// is ASCII, so the run boundaries are character boundaries).
+fn write_string(s: &str, out: &mut impl Out) {
+    out.put("\"");
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            0x0C => "\\f",
+            b'\r' => "\\r",
+            0x00..=0x1F => "",
+            _ => continue,
+        };
+        out.put(&s[run..i]);
+        if escape.is_empty() {
+            out.put(&format!("\\u{b:04x}"));
+        } else {
+            out.put(escape);
         }
+        run = i + 1;
     }
-    out.push('"');
+    out.put(&s[run..]);
+    out.put("\"");
 }
 
 #[cfg(test)]
@@ -302,6 +376,41 @@ mod tests {
             let canonical: Value = serde_json::from_str(&to_string(&value)).unwrap();
             proptest::prop_assert_eq!(to_string(&canonical), to_string(&value));
         }
+    }
+
+    proptest::proptest! {
+        /// The streamed digest is the digest of the whole text, and the text is kept exactly
+        /// when it fits, whatever the limit and however the text is split into writes.
+        #[test]
+        fn digest_keeping_matches_the_whole_text(value in json_value(), keep in proptest::option::of(0u64..80)) {
+            let text = to_string(&value);
+            let (digest, kept) = digest_keeping(&value, keep);
+            proptest::prop_assert_eq!(&digest, &digest_text(&text));
+            let fits = keep.is_none_or(|k| text.len() as u64 <= k);
+            proptest::prop_assert_eq!(kept.as_deref().map(String::as_str), fits.then_some(text.as_str()));
+        }
+    }
+
+    #[test]
+    fn long_text_is_digested_past_the_chunk_size_without_being_kept() {
+        // Strings longer than the hasher's buffer, escapes on both sides of its boundary.
+        let long = format!(
+            "{}\n\u{1}\"{}",
+            "a".repeat(Digesting::CHUNK - 3),
+            "é".repeat(Digesting::CHUNK)
+        );
+        let value =
+            json!({"content": [{"type": "text", "text": long}, {"type": "text", "text": long}]});
+        let text = to_string(&value);
+        assert!(text.len() > 4 * Digesting::CHUNK);
+        let expected = digest_text(&text);
+        let (streamed, kept) = digest_keeping(&value, Some(1000));
+        assert_eq!(streamed, expected);
+        assert!(kept.is_none());
+        assert_eq!(digest(&value), expected);
+        let (whole, kept) = digest_keeping(&value, None);
+        assert_eq!(whole, expected);
+        assert_eq!(kept.as_deref().map(String::as_str), Some(text.as_str()));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use zeroize::Zeroizing;
 
 use crate::canonical;
 use crate::error::AuditError;
@@ -75,22 +74,17 @@ impl FieldPolicy {
         let Some(mut value) = value else {
             return Ok((None, None));
         };
-        // One canonical form serves the digest, the size limit and the ciphertext; it is
-        // plaintext, so it is cleared when dropped.
-        let text = Zeroizing::new(canonical::to_string(&value));
-        let digest = canonical::digest_text(&text);
-        let too_large = self
-            .max_bytes
-            .is_some_and(|max| u64::try_from(text.len()).unwrap_or(u64::MAX) > max);
-        let sealed = if too_large {
-            None
-        } else if let Some(key) = self.keys.current() {
-            Some(seal::encrypt(key, field, request_id, &text)?)
-        } else if let Some(redactor) = &self.redactor {
-            redactor.redact(&mut value);
-            Some(Sealed::Redacted { value })
-        } else {
-            None
+        // One canonical form serves the digest and the ciphertext; a form longer than the
+        // limit is only digested, never held whole. It is plaintext, cleared when dropped.
+        let (digest, text) = canonical::digest_keeping(&value, self.max_bytes);
+        let sealed = match (text, self.keys.current(), &self.redactor) {
+            (None, _, _) => None,
+            (Some(text), Some(key), _) => Some(seal::encrypt(key, field, request_id, &text)?),
+            (Some(_), None, Some(redactor)) => {
+                redactor.redact(&mut value);
+                Some(Sealed::Redacted { value })
+            }
+            (Some(_), None, None) => None,
         };
         Ok((Some(digest), sealed))
     }
