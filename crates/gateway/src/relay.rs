@@ -405,22 +405,30 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
             let handle = matches!(&era, EraCtx::Modern { client, .. }
                 if crate::tasks::declared(client.capabilities.as_deref()))
                 && crate::tasks::is_handle(&r);
-            match screen(&gw, &member.name, if handle { None } else { tool }, &r) {
-                Ok(r) => {
-                    let r = if handle {
+            let rewrite = (!handle).then_some(results::Rewrite {
+                method,
+                upstream: target.upstream,
+                modern: era.is_modern(),
+            });
+            match clear(
+                &gw,
+                &member.name,
+                if handle { None } else { tool },
+                r,
+                rewrite,
+            ) {
+                Ok(Cleared { raw, value }) => {
+                    if handle {
                         let owner = crate::tasks::Owner {
                             upstream: target.upstream,
                             principal: principal.clone(),
                             exposed: target.exposed.clone(),
                             tool: tool_def.map(|def| (target.inner.clone(), def)),
                         };
-                        gw.tasks.created(&r, owner);
-                        r
-                    } else {
-                        results::rewrite(&gw, method, target.upstream, r, era.is_modern())
-                    };
-                    entry.result(serde_json::from_str(r.get()).ok());
-                    (Response::result(id, r), "allow")
+                        gw.tasks.created(&raw, owner);
+                    }
+                    entry.result(Some(value));
+                    (Response::result(id, raw), "allow")
                 }
                 Err(err) => {
                     tracing::warn!(upstream = %member.name, mcp.name = %target.exposed, error = %err, "result refused");
@@ -455,14 +463,24 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     end_call(&era, &current.id);
 }
 
-/// The response guard over an upstream's result: parsed, checked, cleaned, serialized again
-/// only if something changed.
-pub(crate) fn screen(
+/// A result as the client gets it, from one parse: the text to send, and the value the audit
+/// record keeps.
+pub(crate) struct Cleared {
+    pub raw: Box<RawValue>,
+    pub value: Value,
+}
+
+/// The response guard over an upstream's result, then the rewrite for the client (if any):
+/// parsed once, checked, cleaned and rewritten in place. The text goes out as the upstream
+/// wrote it unless something changed; a `resultType` added for a 2026-era client is written
+/// in front of that text, so only a cleaned or re-linked result is serialized again.
+pub(crate) fn clear(
     gw: &Gateway,
     upstream: &str,
     tool: Option<(&str, &ToolDef)>,
-    raw: &RawValue,
-) -> Result<Box<RawValue>, GatewayError> {
+    raw: Box<RawValue>,
+    rewrite: Option<results::Rewrite>,
+) -> Result<Cleared, GatewayError> {
     let mut value: Value =
         serde_json::from_str(raw.get()).map_err(|e| GatewayError::UpstreamFailed {
             upstream: upstream.to_owned(),
@@ -471,16 +489,29 @@ pub(crate) fn screen(
     // The guard's reports count every change it makes (the guard's tests hold them to it), so
     // an unchanged result goes back as it came, without a copy kept to compare against.
     let screened = crate::validate::screen_result(gw, upstream, tool, &mut value)?;
-    if !screened.changed() {
-        return Ok(raw.to_owned());
+    if screened.changed() {
+        tracing::info!(
+            upstream,
+            redactions = screened.redactions,
+            hidden_removed = screened.removed_hidden,
+            "result cleaned"
+        );
     }
-    tracing::info!(
-        upstream,
-        redactions = screened.redactions,
-        hidden_removed = screened.removed_hidden,
-        "result cleaned"
-    );
-    serde_json::value::to_raw_value(&value).map_err(internal)
+    let rewritten = rewrite.map_or_else(results::Rewritten::default, |how| {
+        results::rewrite(gw, how, &mut value)
+    });
+    let raw = if screened.changed() || rewritten.uris {
+        drop(raw);
+        serde_json::value::to_raw_value(&value).map_err(internal)?
+    } else if rewritten.result_type {
+        match results::with_result_type(&raw) {
+            Some(with) => with,
+            None => serde_json::value::to_raw_value(&value).map_err(internal)?,
+        }
+    } else {
+        raw
+    };
+    Ok(Cleared { raw, value })
 }
 
 /// A 2026-era client answers server requests by retrying the call (MRTR), when it declared the

@@ -2,8 +2,8 @@
 
 use portcullis_mcp::version::meta;
 use portcullis_mcp::{Method, RawObject, Revision};
-use serde_json::json;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
 
 use crate::Gateway;
 
@@ -99,81 +99,106 @@ pub fn instructions(gw: &Gateway) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
+/// How an upstream's result is rewritten for the client (see [`rewrite`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Rewrite {
+    pub method: Method,
+    pub upstream: usize,
+    /// A 2026-era client, which gets `resultType`.
+    pub modern: bool,
+}
+
+/// What [`rewrite`] changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rewritten {
+    /// A name or URI got the upstream's prefix.
+    pub uris: bool,
+    /// `"resultType": "complete"` was added.
+    pub result_type: bool,
+}
+
 /// Rewrites an upstream's result for the client: names and URIs get the upstream's prefix
 /// (so a link can be followed back through the gateway) and 2026-era clients get `resultType`.
-pub fn rewrite(
-    gw: &Gateway,
-    method: Method,
-    upstream: usize,
-    result: Box<RawValue>,
-    modern: bool,
-) -> Box<RawValue> {
-    let Ok(mut obj) = RawObject::from_raw(&result) else {
-        return result;
-    };
+pub fn rewrite(gw: &Gateway, how: Rewrite, result: &mut Value) -> Rewritten {
     let prefix = gw
         .federation
-        .member(upstream)
+        .member(how.upstream)
         .map(|m| m.prefix.as_str())
         .unwrap_or("");
-    let changed_uris = match method {
-        Method::ResourcesRead => prefix_array_field(&mut obj, "contents", prefix, |item| {
-            prefix_key(item, "uri", prefix)
-        }),
-        Method::ToolsCall => prefix_array_field(&mut obj, "content", prefix, |item| {
-            prefix_content(item, prefix)
-        }),
-        Method::PromptsGet => prefix_array_field(&mut obj, "messages", prefix, |msg| {
-            let Some(content) = msg.get("content").and_then(|c| RawObject::from_raw(c).ok()) else {
-                return false;
-            };
-            let mut content = content;
-            if prefix_content(&mut content, prefix) {
-                content.to_raw().map(|r| msg.set_raw("content", r)).is_ok()
-            } else {
-                false
-            }
-        }),
-        _ => false,
+    rewrite_with(prefix, how.method, how.modern, result)
+}
+
+fn rewrite_with(prefix: &str, method: Method, modern: bool, result: &mut Value) -> Rewritten {
+    let Some(obj) = result.as_object_mut() else {
+        return Rewritten::default();
     };
-    let mut changed = changed_uris;
-    if modern && !obj.contains("resultType") && obj.set("resultType", "complete").is_ok() {
-        changed = true;
+    let uris = !prefix.is_empty()
+        && match method {
+            Method::ResourcesRead => {
+                each_object(obj, "contents", |item| prefix_uri(item, "uri", prefix))
+            }
+            Method::ToolsCall => each_object(obj, "content", |item| prefix_content(item, prefix)),
+            Method::PromptsGet => each_object(obj, "messages", |msg| {
+                msg.get_mut("content")
+                    .and_then(Value::as_object_mut)
+                    .is_some_and(|content| prefix_content(content, prefix))
+            }),
+            _ => false,
+        };
+    let result_type = modern && !obj.contains_key("resultType");
+    if result_type {
+        obj.insert("resultType".to_owned(), Value::from("complete"));
     }
-    if !changed {
-        return result;
-    }
-    obj.to_raw().unwrap_or(result)
+    Rewritten { uris, result_type }
+}
+
+/// `raw`, a JSON object, with `"resultType":"complete"` as its first member: the rest of the
+/// text is kept as the upstream wrote it.
+pub fn with_result_type(raw: &RawValue) -> Option<Box<RawValue>> {
+    let body = raw.get().trim_start().strip_prefix('{')?;
+    let separator = if body.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    RawValue::from_string(format!("{{\"resultType\":\"complete\"{separator}{body}")).ok()
 }
 
 /// Applies `f` to each object in the array at `field`; true when anything changed.
-fn prefix_array_field(
-    obj: &mut RawObject,
+fn each_object(
+    obj: &mut Map<String, Value>,
     field: &str,
-    prefix: &str,
-    f: impl Fn(&mut RawObject) -> bool,
+    f: impl Fn(&mut Map<String, Value>) -> bool,
 ) -> bool {
-    if prefix.is_empty() {
-        return false;
-    }
-    let Some(Ok(items)) = obj.get_as::<Vec<Box<RawValue>>>(field) else {
+    let Some(Value::Array(items)) = obj.get_mut(field) else {
         return false;
     };
-    let mut changed = false;
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let rewritten = RawObject::from_raw(&item)
-            .ok()
-            .and_then(|mut o| if f(&mut o) { o.to_raw().ok() } else { None });
-        match rewritten {
-            Some(r) => {
-                changed = true;
-                out.push(r);
-            }
-            None => out.push(item),
+    items
+        .iter_mut()
+        .filter_map(Value::as_object_mut)
+        .fold(false, |changed, item| f(item) | changed)
+}
+
+fn prefix_uri(obj: &mut Map<String, Value>, key: &str, prefix: &str) -> bool {
+    match obj.get_mut(key) {
+        Some(Value::String(uri)) => {
+            uri.insert_str(0, prefix);
+            true
         }
+        _ => false,
     }
-    changed && obj.set(field, &out).is_ok()
+}
+
+/// `resource_link` content carries `uri`; embedded `resource` content carries `resource.uri`.
+fn prefix_content(item: &mut Map<String, Value>, prefix: &str) -> bool {
+    match item.get("type").and_then(Value::as_str) {
+        Some("resource_link") => prefix_uri(item, "uri", prefix),
+        Some("resource") => item
+            .get_mut("resource")
+            .and_then(Value::as_object_mut)
+            .is_some_and(|res| prefix_uri(res, "uri", prefix)),
+        _ => false,
+    }
 }
 
 pub fn prefix_key(obj: &mut RawObject, key: &str, prefix: &str) -> bool {
@@ -183,20 +208,91 @@ pub fn prefix_key(obj: &mut RawObject, key: &str, prefix: &str) -> bool {
     }
 }
 
-/// `resource_link` content carries `uri`; embedded `resource` content carries `resource.uri`.
-fn prefix_content(item: &mut RawObject, prefix: &str) -> bool {
-    match item.get_str("type").as_deref() {
-        Some("resource_link") => prefix_key(item, "uri", prefix),
-        Some("resource") => {
-            let Some(mut res) = item
-                .get("resource")
-                .and_then(|r| RawObject::from_raw(r).ok())
-            else {
-                return false;
-            };
-            prefix_key(&mut res, "uri", prefix)
-                && res.to_raw().map(|r| item.set_raw("resource", r)).is_ok()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn result_type_goes_in_front_of_the_text_as_written() {
+        for (text, expected) in [
+            ("{}", r#"{"resultType":"complete"}"#),
+            (" { } ", r#"{"resultType":"complete" }"#),
+            (
+                r#"{"content":[{"type":"text","text":"1.50"}],"n":1.50}"#,
+                r#"{"resultType":"complete","content":[{"type":"text","text":"1.50"}],"n":1.50}"#,
+            ),
+            (
+                "\n{ \"isError\" : false }",
+                "{\"resultType\":\"complete\", \"isError\" : false }",
+            ),
+        ] {
+            let with = with_result_type(&raw(text)).unwrap();
+            assert_eq!(with.get(), expected, "from {text:?}");
+            let value: Value = serde_json::from_str(with.get()).unwrap();
+            assert_eq!(value["resultType"], "complete");
         }
-        _ => false,
+        assert!(with_result_type(&raw("[1]")).is_none());
+        assert!(with_result_type(&raw("\"{\"")).is_none());
+    }
+
+    #[test]
+    fn links_in_results_get_the_upstream_prefix() {
+        let call = || {
+            json!({"content": [
+                {"type": "text", "text": "file:///a"},
+                {"type": "resource_link", "uri": "file:///a", "name": "a"},
+                {"type": "resource", "resource": {"uri": "file:///b", "text": "b"}},
+                "not an object"
+            ]})
+        };
+        let mut result = call();
+        let done = rewrite_with("fs__", Method::ToolsCall, false, &mut result);
+        assert_eq!(
+            done,
+            Rewritten {
+                uris: true,
+                result_type: false
+            }
+        );
+        assert_eq!(result["content"][0]["text"], "file:///a");
+        assert_eq!(result["content"][1]["uri"], "fs__file:///a");
+        assert_eq!(result["content"][2]["resource"]["uri"], "fs__file:///b");
+
+        let mut read = json!({"contents": [{"uri": "file:///c", "text": "c"}]});
+        assert!(rewrite_with("fs__", Method::ResourcesRead, false, &mut read).uris);
+        assert_eq!(read["contents"][0]["uri"], "fs__file:///c");
+
+        let mut prompt = json!({"messages": [
+            {"role": "user", "content": {"type": "resource_link", "uri": "file:///d", "name": "d"}},
+            {"role": "user", "content": {"type": "text", "text": "hi"}}
+        ]});
+        assert!(rewrite_with("fs__", Method::PromptsGet, false, &mut prompt).uris);
+        assert_eq!(prompt["messages"][0]["content"]["uri"], "fs__file:///d");
+
+        // No prefix, nothing to rewrite: the result is left alone.
+        let mut same = call();
+        assert_eq!(
+            rewrite_with("", Method::ToolsCall, false, &mut same),
+            Rewritten::default()
+        );
+        assert_eq!(same, call());
+        let mut text = json!({"content": [{"type": "text", "text": "x"}]});
+        assert!(!rewrite_with("fs__", Method::ToolsCall, false, &mut text).uris);
+    }
+
+    #[test]
+    fn result_type_is_added_for_modern_clients_only_when_missing() {
+        let mut result = json!({"content": []});
+        assert!(!rewrite_with("", Method::ToolsCall, false, &mut result).result_type);
+        assert!(result.get("resultType").is_none());
+        assert!(rewrite_with("", Method::ToolsCall, true, &mut result).result_type);
+        assert_eq!(result["resultType"], "complete");
+        let mut asked = json!({"resultType": "input_required"});
+        assert!(!rewrite_with("", Method::ToolsCall, true, &mut asked).result_type);
+        assert_eq!(asked["resultType"], "input_required");
     }
 }

@@ -202,16 +202,20 @@ fn screen_task(
         upstream: upstream.to_owned(),
         detail: format!("task is not a JSON object: {e}"),
     })?;
-    let Some(result) = task.get("result") else {
+    let Some(result) = task.remove("result") else {
         return Ok(raw.to_owned());
     };
     let tool = owner
         .tool
         .as_ref()
         .map(|(name, def)| (name.as_str(), def.as_ref()));
-    let screened = crate::relay::screen(gw, upstream, tool, result)?;
-    let rewritten = crate::results::rewrite(gw, Method::ToolsCall, owner.upstream, screened, true);
-    task.set_raw("result", rewritten);
+    let rewrite = crate::results::Rewrite {
+        method: Method::ToolsCall,
+        upstream: owner.upstream,
+        modern: true,
+    };
+    let cleared = crate::relay::clear(gw, upstream, tool, result, Some(rewrite))?;
+    task.set_raw("result", cleared.raw);
     task.to_raw()
         .map_err(|e| GatewayError::Internal(e.to_string()))
 }
