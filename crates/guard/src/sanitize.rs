@@ -54,7 +54,10 @@ impl SanitizeReport {
 /// `text` without hidden characters (joiners kept), and what was removed.
 pub fn neutralize<'t>(text: &'t str, removed: &mut BTreeMap<Hidden, usize>) -> Cow<'t, str> {
     let strip = |c: char| unicode::classify(c).filter(|_| !unicode::is_joiner(c));
-    if !text.chars().any(|c| strip(c).is_some()) {
+    // Printable ASCII, tabs and line breaks are never hidden: most text is checked a byte at a
+    // time (which the compiler vectorizes) before any character is decoded.
+    let plain = |b: u8| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\r');
+    if text.bytes().all(plain) || !text.chars().any(|c| strip(c).is_some()) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -235,6 +238,20 @@ mod tests {
         assert_eq!(report.removed[&Hidden::ZeroWidth], 1);
         assert_eq!(report.removed[&Hidden::Control], 2);
         assert!(report.issues.is_empty());
+    }
+
+    /// The ASCII fast path agrees with the character classes: every ASCII character is
+    /// removed exactly when it is hidden.
+    #[test]
+    fn every_ascii_character_is_kept_or_removed_as_classified() {
+        for b in 0u8..=0x7F {
+            let text = format!("a{}b", char::from(b));
+            let mut removed = BTreeMap::new();
+            let out = neutralize(&text, &mut removed);
+            let hidden = unicode::classify(char::from(b)).is_some();
+            assert_eq!(out == "ab", hidden, "byte {b:#04x}");
+            assert_eq!(removed.values().sum::<usize>(), usize::from(hidden));
+        }
     }
 
     #[test]
