@@ -619,7 +619,10 @@ async fn read_limited(resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, Up
     if resp.content_length().is_some_and(|l| l > limit) {
         return Err(UpstreamError::TooLarge(limit));
     }
-    let mut out = Vec::new();
+    // A declared length (at most `limit`, checked above) sizes the buffer once: no copies
+    // while it grows, no capacity left over.
+    let declared = resp.content_length().and_then(|l| usize::try_from(l).ok());
+    let mut out = Vec::with_capacity(declared.unwrap_or(0));
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
