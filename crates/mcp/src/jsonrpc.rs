@@ -266,29 +266,42 @@ struct OutError<'a> {
     error: &'a ErrorObject,
 }
 
-fn to_vec<T: Serialize>(v: &T) -> Vec<u8> {
+/// `v` as JSON text, in a buffer sized for `payload` (the raw JSON it carries) and the envelope
+/// around it, so a large message is written once, not copied while its buffer grows.
+fn to_vec<T: Serialize>(v: &T, payload: Option<&RawValue>) -> Vec<u8> {
+    const ENVELOPE: usize = 256;
+    let mut out = Vec::with_capacity(payload.map_or(0, |p| p.get().len()) + ENVELOPE);
     // Serializing these structs (strings, ids, already-valid raw JSON) cannot fail.
-    serde_json::to_vec(v).unwrap_or_default()
+    match serde_json::to_writer(&mut out, v) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
+    }
 }
 
 impl Request {
     pub fn to_bytes(&self) -> Vec<u8> {
-        to_vec(&OutRequest {
-            jsonrpc: "2.0",
-            id: &self.id,
-            method: &self.method,
-            params: self.params.as_deref(),
-        })
+        to_vec(
+            &OutRequest {
+                jsonrpc: "2.0",
+                id: &self.id,
+                method: &self.method,
+                params: self.params.as_deref(),
+            },
+            self.params.as_deref(),
+        )
     }
 }
 
 impl Notification {
     pub fn to_bytes(&self) -> Vec<u8> {
-        to_vec(&OutNotification {
-            jsonrpc: "2.0",
-            method: &self.method,
-            params: self.params.as_deref(),
-        })
+        to_vec(
+            &OutNotification {
+                jsonrpc: "2.0",
+                method: &self.method,
+                params: self.params.as_deref(),
+            },
+            self.params.as_deref(),
+        )
     }
 }
 
@@ -309,24 +322,33 @@ impl Response {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         match (&self.outcome, &self.id) {
-            (Outcome::Result(r), Some(id)) => to_vec(&OutResult {
-                jsonrpc: "2.0",
-                id,
-                result: r,
-            }),
+            (Outcome::Result(r), Some(id)) => to_vec(
+                &OutResult {
+                    jsonrpc: "2.0",
+                    id,
+                    result: r,
+                },
+                Some(r),
+            ),
             (Outcome::Result(_), None) => {
                 let e = ErrorObject::new(ErrorCode::InternalError, "result without id");
-                to_vec(&OutError {
-                    jsonrpc: "2.0",
-                    id: None,
-                    error: &e,
-                })
+                to_vec(
+                    &OutError {
+                        jsonrpc: "2.0",
+                        id: None,
+                        error: &e,
+                    },
+                    None,
+                )
             }
-            (Outcome::Error(e), id) => to_vec(&OutError {
-                jsonrpc: "2.0",
-                id: id.as_ref(),
-                error: e,
-            }),
+            (Outcome::Error(e), id) => to_vec(
+                &OutError {
+                    jsonrpc: "2.0",
+                    id: id.as_ref(),
+                    error: e,
+                },
+                e.data.as_deref(),
+            ),
         }
     }
 }
