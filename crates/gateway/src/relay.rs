@@ -472,8 +472,9 @@ pub(crate) struct Cleared {
 
 /// The response guard over an upstream's result, then the rewrite for the client (if any):
 /// parsed once, checked, cleaned and rewritten in place. The text goes out as the upstream
-/// wrote it unless something changed; a `resultType` added for a 2026-era client is written
-/// in front of that text, so only a cleaned or re-linked result is serialized again.
+/// wrote it unless something changed; a `resultType` a 2026-era client needs is written in
+/// front of that text before it is parsed, so only a cleaned or re-linked result is serialized
+/// again, and the text is never held twice beside its parsed value.
 pub(crate) fn clear(
     gw: &Gateway,
     upstream: &str,
@@ -481,6 +482,12 @@ pub(crate) fn clear(
     raw: Box<RawValue>,
     rewrite: Option<results::Rewrite>,
 ) -> Result<Cleared, GatewayError> {
+    let raw = match rewrite {
+        Some(how) if how.modern && !results::has_result_type(&raw) => {
+            results::with_result_type(&raw).unwrap_or(raw)
+        }
+        _ => raw,
+    };
     let mut value: Value =
         serde_json::from_str(raw.get()).map_err(|e| GatewayError::UpstreamFailed {
             upstream: upstream.to_owned(),
@@ -500,14 +507,9 @@ pub(crate) fn clear(
     let rewritten = rewrite.map_or_else(results::Rewritten::default, |how| {
         results::rewrite(gw, how, &mut value)
     });
-    let raw = if screened.changed() || rewritten.uris {
+    let raw = if screened.changed() || rewritten != results::Rewritten::default() {
         drop(raw);
         serde_json::value::to_raw_value(&value).map_err(internal)?
-    } else if rewritten.result_type {
-        match results::with_result_type(&raw) {
-            Some(with) => with,
-            None => serde_json::value::to_raw_value(&value).map_err(internal)?,
-        }
     } else {
         raw
     };

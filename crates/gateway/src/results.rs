@@ -152,6 +152,18 @@ fn rewrite_with(prefix: &str, method: Method, modern: bool, result: &mut Value) 
     Rewritten { uris, result_type }
 }
 
+/// Whether `raw` is a JSON object with a top-level `resultType` (read without building it).
+pub fn has_result_type(raw: &RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Top<'a> {
+        #[serde(rename = "resultType", borrow, default)]
+        result_type: Option<&'a RawValue>,
+    }
+    // A derived struct would also read an array (`[x]` as its one field): objects only.
+    raw.get().trim_start().starts_with('{')
+        && serde_json::from_str::<Top<'_>>(raw.get()).is_ok_and(|top| top.result_type.is_some())
+}
+
 /// `raw`, a JSON object, with `"resultType":"complete"` as its first member: the rest of the
 /// text is kept as the upstream wrote it.
 pub fn with_result_type(raw: &RawValue) -> Option<Box<RawValue>> {
@@ -235,6 +247,14 @@ mod tests {
             let value: Value = serde_json::from_str(with.get()).unwrap();
             assert_eq!(value["resultType"], "complete");
         }
+        assert!(has_result_type(
+            &with_result_type(&raw("{\"a\":{\"resultType\":1}}")).unwrap()
+        ));
+        assert!(
+            !has_result_type(&raw("{\"a\":{\"resultType\":1}}")),
+            "nested only"
+        );
+        assert!(!has_result_type(&raw("[1]")));
         assert!(with_result_type(&raw("[1]")).is_none());
         assert!(with_result_type(&raw("\"{\"")).is_none());
     }
