@@ -53,6 +53,8 @@ def assert_still_serving(gw: Gateway) -> None:
     assert "result" in reply, f"gateway stopped serving: {reply}"
     texts = [c.get("text") for c in reply["result"].get("content", [])]
     assert "Echo: still here" in texts, reply
+    # server-everything speaks 2025-11-25 and sends no resultType; a 2026-07-28 client gets one.
+    assert reply["result"].get("resultType") == "complete", reply
 
 
 def _json(obj: Any) -> bytes:
