@@ -5,21 +5,11 @@
 /// Works on any bytes; invalid JSON is left for the real parser to reject.
 pub fn exceeds(bytes: &[u8], limit: usize) -> bool {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
         match b {
-            b'"' => in_string = true,
+            b'"' => i = string_end(bytes, i),
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {
@@ -31,6 +21,30 @@ pub fn exceeds(bytes: &[u8], limit: usize) -> bool {
         }
     }
     false
+}
+
+/// Where the string whose content starts at `i` ends (just past its closing quote, or the end
+/// of `bytes`). Long text is skipped [`CHUNK`] bytes at a time when a chunk holds neither a quote
+/// nor a backslash (a fold without early exit, which compiles to vector compares).
+fn string_end(bytes: &[u8], mut i: usize) -> usize {
+    const CHUNK: usize = 64;
+    while let Some(chunk) = bytes.get(i..i + CHUNK) {
+        if chunk
+            .iter()
+            .fold(false, |any, &b| any | (b == b'"') | (b == b'\\'))
+        {
+            break;
+        }
+        i += CHUNK;
+    }
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => return i + 1,
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
 }
 
 #[cfg(test)]
@@ -55,6 +69,61 @@ mod tests {
                 *want,
                 "{input} limit {limit}"
             );
+        }
+    }
+
+    /// Strings longer than a chunk, with quotes and escapes on both sides of chunk boundaries.
+    #[test]
+    fn brackets_in_long_strings_do_not_count() {
+        for pad in [0, 1, 62, 63, 64, 65, 127, 128, 200] {
+            let text = format!("{}\\\"[[[{}\\\\", "x".repeat(pad), "[".repeat(pad));
+            let doc = format!(r#"{{"a":"{text}","b":[[]]}}"#);
+            assert!(!exceeds(doc.as_bytes(), 3), "pad {pad}: {doc}");
+            assert!(exceeds(doc.as_bytes(), 2), "pad {pad}: {doc}");
+        }
+    }
+
+    /// The byte-at-a-time scan the chunked one replaced, as the reference.
+    fn reference(bytes: &[u8], limit: usize) -> bool {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for &b in bytes {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > limit {
+                        return true;
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        false
+    }
+
+    proptest::proptest! {
+        #[test]
+        /// Runs of one byte (so long quote-free stretches cross chunk boundaries too).
+        fn chunked_scan_agrees_with_the_reference(
+            runs in proptest::collection::vec(
+                (proptest::sample::select(b"[]{}\"\\x".to_vec()), 1usize..150),
+                0..24,
+            ),
+            limit in 0usize..6,
+        ) {
+            let text: Vec<u8> = runs.iter().flat_map(|&(b, n)| std::iter::repeat_n(b, n)).collect();
+            proptest::prop_assert_eq!(exceeds(&text, limit), reference(&text, limit));
         }
     }
 
