@@ -54,10 +54,15 @@ impl SanitizeReport {
 /// `text` without hidden characters (joiners kept), and what was removed.
 pub fn neutralize<'t>(text: &'t str, removed: &mut BTreeMap<Hidden, usize>) -> Cow<'t, str> {
     let strip = |c: char| unicode::classify(c).filter(|_| !unicode::is_joiner(c));
-    // Printable ASCII, tabs and line breaks are never hidden: most text is checked a byte at a
-    // time (which the compiler vectorizes) before any character is decoded.
-    let plain = |b: u8| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\r');
-    if text.bytes().all(plain) || !text.chars().any(|c| strip(c).is_some()) {
+    // Printable ASCII, tabs and line breaks are never hidden: text is checked 64 bytes at a
+    // time (a fold without early exit, which compiles to vector compares) before any character
+    // is decoded.
+    let plain = |b: u8| ((b' '..=b'~').contains(&b)) | (b == b'\t') | (b == b'\n') | (b == b'\r');
+    let all_plain = text
+        .as_bytes()
+        .chunks(64)
+        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & plain(b)));
+    if all_plain || !text.chars().any(|c| strip(c).is_some()) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
