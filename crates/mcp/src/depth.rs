@@ -25,14 +25,18 @@ pub fn exceeds(bytes: &[u8], limit: usize) -> bool {
 
 /// Where the string whose content starts at `i` ends (just past its closing quote, or the end
 /// of `bytes`). Long text is skipped [`CHUNK`] bytes at a time when a chunk holds neither a quote
-/// nor a backslash (a fold without early exit, which compiles to vector compares).
+/// nor a backslash: a fold without early exit over a fixed-size array compiles to vector
+/// compares (over a slice of unknown length, or folding `bool`s, it stayed a byte loop).
 fn string_end(bytes: &[u8], mut i: usize) -> usize {
     const CHUNK: usize = 64;
-    while let Some(chunk) = bytes.get(i..i + CHUNK) {
-        if chunk
-            .iter()
-            .fold(false, |any, &b| any | (b == b'"') | (b == b'\\'))
-        {
+    while let Some(chunk) = bytes
+        .get(i..i + CHUNK)
+        .and_then(|c| <&[u8; CHUNK]>::try_from(c).ok())
+    {
+        let special = chunk.iter().fold(0u8, |any, &b| {
+            any | u8::from(b == b'"') | u8::from(b == b'\\')
+        });
+        if special != 0 {
             break;
         }
         i += CHUNK;
