@@ -6,7 +6,9 @@
 //! - `authz`: a Cedar decision with 10, 100 and 1000 policies;
 //! - `schema`: a `tools/call`'s arguments against the tool's `inputSchema`;
 //! - `redact`: the secret and personal-data rules over 1 KB, 16 KB and 256 KB of text;
-//! - `audit`: one durable record (SQLite, `synchronous=FULL`, group commit).
+//! - `audit`: one durable record (SQLite, `synchronous=FULL`, group commit);
+//! - `result_*`: what a 1 MB `tools/call` result costs on its way back: the envelope check and
+//!   parse, the hidden-character check, and the audit digest of its canonical form.
 #![expect(clippy::unwrap_used, reason = "benchmark set-up")]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -234,6 +236,48 @@ fn redact(b: Bencher<'_, '_>, bytes: usize) {
     assert!(redactor.redact_str(&text).contains("[REDACTED") || redactor.redact_str(&text) != text);
     b.counter(BytesCount::new(bytes))
         .bench(|| redactor.redact_str(divan::black_box(&text)).len());
+}
+
+/// A `tools/call` response as an upstream sends it, with `bytes` of plain text.
+fn big_response(bytes: usize) -> Vec<u8> {
+    let text = "All work and no play makes Jack a dull boy.\n".repeat(bytes / 44 + 1);
+    serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 7, "result": {
+        "content": [{"type": "text", "text": &text[..bytes]}], "isError": false
+    }}))
+    .unwrap()
+}
+
+const MB: usize = 1 << 20;
+
+#[divan::bench]
+fn result_envelope_parse(b: Bencher<'_, '_>) {
+    let body = big_response(MB);
+    b.counter(BytesCount::of_slice(&body))
+        .bench(|| portcullis_mcp::parse(divan::black_box(&body), 64).unwrap());
+}
+
+#[divan::bench]
+fn result_sanitize(b: Bencher<'_, '_>) {
+    let body = big_response(MB);
+    let value: serde_json::Value =
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["result"].clone();
+    let options = portcullis_guard::sanitize::SanitizeOptions {
+        max_text_bytes: 16 * MB,
+    };
+    b.counter(BytesCount::new(MB))
+        .with_inputs(|| value.clone())
+        .bench_local_values(|mut v| {
+            assert!(portcullis_guard::sanitize::sanitize_result(&mut v, &options).is_clean());
+            v
+        });
+}
+
+#[divan::bench]
+fn result_audit_digest(b: Bencher<'_, '_>) {
+    let body = big_response(MB);
+    let value = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["result"].clone();
+    b.counter(BytesCount::new(MB))
+        .bench(|| portcullis_audit::canonical::digest(divan::black_box(&value)));
 }
 
 #[divan::bench(sample_count = 20, sample_size = 10)]
