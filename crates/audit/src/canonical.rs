@@ -215,9 +215,11 @@ fn write_number(n: &serde_json::Number, out: &mut impl Out) {
 /// Runs of characters that need no escape are written as one slice (every escaped character
 /// is ASCII, so the run boundaries are character boundaries). Text is looked at [`CHUNK`] bytes
 /// at a time: a chunk without a byte to escape is passed over whole (a fold without early exit,
-/// which compiles to vector compares).
+/// which compiles to vector compares), one with an escape is walked byte by byte. 16 bytes, not
+/// 64: text with a line break every few dozen bytes (JSON or logs inside a result) has one in
+/// most 64-byte chunks (the 1 MB digest benchmark: 1.99 → 1.73 ms).
 fn write_string(s: &str, out: &mut impl Out) {
-    const CHUNK: usize = 64;
+    const CHUNK: usize = 16;
     out.put("\"");
     let bytes = s.as_bytes();
     let mut run = 0;
