@@ -406,7 +406,7 @@ mod tests {
 
     proptest::proptest! {
         /// JCS escapes strings exactly as serde_json does (the short forms, `\u00xx` in lower
-        /// case for the other controls, nothing else); runs of plain text cross the 64-byte
+        /// case for the other controls, nothing else); runs of plain text cross the 16-byte
         /// chunks the writer looks at.
         #[test]
         fn strings_are_escaped_as_serde_json_escapes_them(

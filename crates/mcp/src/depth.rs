@@ -26,7 +26,7 @@ pub fn exceeds(bytes: &[u8], limit: usize) -> bool {
 /// Where the string whose content starts at `i` ends (just past its closing quote, or the end
 /// of `bytes`). Long text is skipped [`CHUNK`] bytes at a time when a chunk holds neither a quote
 /// nor a backslash: a fold without early exit over a fixed-size array compiles to vector
-/// compares (over a slice of unknown length, or folding `bool`s, it stayed a byte loop).
+/// compares (a `bool` fold over `bytes.get(i..i + CHUNK)` here stayed a byte loop).
 fn string_end(bytes: &[u8], mut i: usize) -> usize {
     const CHUNK: usize = 64;
     while let Some(chunk) = bytes

@@ -616,13 +616,14 @@ impl Drop for CancelGuard {
 }
 
 async fn read_limited(resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, UpstreamError> {
-    if resp.content_length().is_some_and(|l| l > limit) {
+    let declared = resp.content_length();
+    if declared.is_some_and(|l| l > limit) {
         return Err(UpstreamError::TooLarge(limit));
     }
     // A declared length (at most `limit`, checked above) sizes the buffer once: no copies
     // while it grows, no capacity left over.
-    let declared = resp.content_length().and_then(|l| usize::try_from(l).ok());
-    let mut out = Vec::with_capacity(declared.unwrap_or(0));
+    let capacity = declared.and_then(|l| usize::try_from(l).ok()).unwrap_or(0);
+    let mut out = Vec::with_capacity(capacity);
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
