@@ -9,10 +9,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use portcullis_store::sqlx::Acquire;
-use portcullis_store::{Dialect, Store, now_ms};
+use portcullis_store::sqlx::pool::PoolConnection;
+use portcullis_store::sqlx::{Acquire, Any};
+use portcullis_store::{Dialect, PING_AFTER_IDLE, Store, now_ms};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -246,13 +247,18 @@ async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch:
     }
 }
 
-/// The writer task's state: where it last left the head.
+/// The writer task's state: where it last left the head, and its connection.
 struct Writer<'a> {
     chain: &'a Chain,
     committed: watch::Sender<u64>,
     /// The head after this writer's last commit, while it can be trusted to still be the
     /// head: SQLite only (see [`Writer::append`]), and forgotten after any failure.
     head: Option<table::Head>,
+    /// The connection the last batch was committed on, and when. Kept between batches: a
+    /// pooled connection is pinged every time it goes back to the pool, one more round trip
+    /// to the database per batch. Handed back after any failure, or once it sat idle as long
+    /// as the pool lets a connection sit before checking it again.
+    held: Option<(PoolConnection<Any>, Instant)>,
 }
 
 impl<'a> Writer<'a> {
@@ -261,7 +267,25 @@ impl<'a> Writer<'a> {
             chain,
             committed,
             head: None,
+            held: None,
         }
+    }
+
+    /// The connection to commit the next batch on.
+    async fn conn(&mut self) -> Result<&mut PoolConnection<Any>, AuditError> {
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|(_, used)| used.elapsed() >= PING_AFTER_IDLE)
+        {
+            self.held = None;
+        }
+        let held = match self.held.take() {
+            Some((conn, _)) => conn,
+            None => self.chain.store.pool().acquire().await?,
+        };
+        let (conn, _) = self.held.insert((held, Instant::now()));
+        Ok(conn)
     }
 
     /// Commits `batch` in one transaction and answers every waiter.
@@ -308,7 +332,7 @@ impl<'a> Writer<'a> {
         let batch = match self.head.take() {
             Some(head) => {
                 let batch = Batch::chain(chain, head, drafts);
-                match commit_unlocked(&chain.store, &batch).await {
+                match self.commit_unlocked(&batch).await {
                     Ok(()) => Ok(batch),
                     Err(error) => {
                         if table::is_conflict(&error) {
@@ -316,14 +340,53 @@ impl<'a> Writer<'a> {
                         } else {
                             tracing::warn!(%error, "audit batch failed; retrying on the locked head");
                         }
-                        write(&chain.store, |head| batch.rebase(chain, head)).await
+                        self.write(|head| batch.rebase(chain, head)).await
                     }
                 }
             }
-            None => write(&chain.store, |head| Batch::chain(chain, head, drafts)).await,
+            None => self.write(|head| Batch::chain(chain, head, drafts)).await,
         }?;
         self.remember(&batch);
         Ok(batch.appended())
+    }
+
+    /// Locks the head, commits what `plan` makes of it, and returns the batch committed. A
+    /// connection that fails before the batch was planned (its server process went away while
+    /// it was held) is dropped and the batch is written on a fresh one.
+    async fn write(
+        &mut self,
+        plan: impl FnOnce(table::Head) -> Batch,
+    ) -> Result<Batch, AuditError> {
+        let mut plan = Some(plan);
+        let mut retried = false;
+        loop {
+            let result = write(self.conn().await?, &mut plan).await;
+            if let Err(error) = &result {
+                self.held = None;
+                if plan.is_some() && !retried {
+                    tracing::warn!(%error, "audit connection failed; batch retried on another");
+                    retried = true;
+                    continue;
+                }
+            }
+            return result;
+        }
+    }
+
+    /// Commits `batch` on the head it was planned on, in one call ([`table::commit_on`]). A
+    /// connection whose transaction cannot be rolled back after a failure is closed, never
+    /// returned to the pool with a transaction open.
+    async fn commit_unlocked(&mut self, batch: &Batch) -> Result<(), AuditError> {
+        let conn = self.conn().await?;
+        let result = table::commit_on(conn, &batch.base, &batch.commit()).await;
+        if result.is_err() {
+            if let Err(error) = table::rollback(conn).await {
+                tracing::warn!(%error, "audit connection closed: its transaction could not be rolled back");
+                conn.close_on_drop();
+            }
+            self.held = None;
+        }
+        result
     }
 
     /// Signs a checkpoint of the head when [`checkpoint_due`].
@@ -338,7 +401,9 @@ impl<'a> Writer<'a> {
             return Ok(());
         }
         self.head = None;
-        let batch = write(&chain.store, |head| Batch::checkpoint(chain, head, force)).await?;
+        let batch = self
+            .write(|head| Batch::checkpoint(chain, head, force))
+            .await?;
         self.remember(&batch);
         Ok(())
     }
@@ -486,14 +551,18 @@ fn checkpoint_due(chain: &Chain, head: &table::Head, now: i64, force: bool) -> b
         && (force || now.saturating_sub(head.checkpoint_ms) >= interval_ms)
 }
 
-/// Locks the head, commits what `plan` makes of it, and returns the batch committed.
+/// Locks the head on `conn`, commits what `plan` makes of it, and returns the batch committed.
+/// `plan` is taken only once the head is locked.
 async fn write(
-    store: &Store,
-    plan: impl FnOnce(table::Head) -> Batch,
+    conn: &mut PoolConnection<Any>,
+    plan: &mut Option<impl FnOnce(table::Head) -> Batch>,
 ) -> Result<Batch, AuditError> {
-    let mut conn = store.pool().acquire().await?;
     let mut tx = conn.begin().await?;
-    let batch = plan(table::lock_head(&mut tx).await?);
+    let head = table::lock_head(&mut tx).await?;
+    let Some(plan) = plan.take() else {
+        return Err(AuditError::Closed);
+    };
+    let batch = plan(head);
     if !batch.records.is_empty() {
         table::insert_records(&mut tx, &batch.records).await?;
         let (seq, hash) = batch.end();
@@ -507,17 +576,91 @@ async fn write(
     Ok(batch)
 }
 
-/// Commits `batch` on the head it was planned on, in one call ([`table::commit_on`]). A
-/// connection whose transaction cannot be rolled back after a failure is closed, never
-/// returned to the pool with a transaction open.
-async fn commit_unlocked(store: &Store, batch: &Batch) -> Result<(), AuditError> {
-    let mut conn = store.pool().acquire().await?;
-    let result = table::commit_on(&mut conn, &batch.base, &batch.commit()).await;
-    if result.is_err()
-        && let Err(error) = table::rollback(&mut conn).await
-    {
-        tracing::warn!(%error, "audit connection closed: its transaction could not be rolled back");
-        conn.close_on_drop();
+#[cfg(test)]
+mod tests {
+    use portcullis_store::sqlx::{self, Row};
+    use portcullis_store::testing;
+
+    use super::*;
+    use crate::record::Decision;
+
+    async fn backend_pid(writer: &mut Writer<'_>) -> i32 {
+        let conn = writer.conn().await.unwrap();
+        sqlx::query("SELECT pg_backend_pid() AS pid")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap()
+            .try_get("pid")
+            .unwrap()
     }
-    result
+
+    async fn terminate(admin: &Store, pid: i32) {
+        let done: bool = sqlx::query("SELECT pg_terminate_backend($1) AS done")
+            .bind(pid)
+            .fetch_one(admin.pool())
+            .await
+            .unwrap()
+            .try_get("done")
+            .unwrap();
+        assert!(done, "backend {pid} not terminated");
+    }
+
+    fn drafts(fields: &FieldPolicy, n: u64) -> Vec<SealedDraft> {
+        (0..n)
+            .map(|i| {
+                fields
+                    .seal(RecordDraft::new(format!("r{i}"), "ping", Decision::Allow))
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_writer_keeps_its_connection_and_replaces_a_dead_or_idle_one() {
+        let store = testing::postgres().await.unwrap();
+        table::migrate(&store).await.unwrap();
+        let admin = Store::open(&testing::postgres_url()).await.unwrap();
+        let chain = Chain {
+            store: store.clone(),
+            signer: CheckpointSigner::generate().unwrap(),
+            checkpoint_records: 1000,
+            checkpoint_interval: Duration::from_secs(3600),
+        };
+        let fields = FieldPolicy {
+            keys: FieldKeys::default(),
+            redactor: None,
+            max_bytes: None,
+        };
+        let (committed, _) = watch::channel(0);
+        let mut writer = Writer::new(&chain, committed);
+
+        writer.append(drafts(&fields, 2)).await.unwrap();
+        let first = backend_pid(&mut writer).await;
+        writer.append(drafts(&fields, 1)).await.unwrap();
+        assert_eq!(
+            backend_pid(&mut writer).await,
+            first,
+            "kept between batches"
+        );
+
+        // Its server process is gone: the batch is written on another connection.
+        terminate(&admin, first).await;
+        let appended = writer.append(drafts(&fields, 2)).await.unwrap();
+        assert_eq!(appended.last().map(|a| a.seq), Some(5));
+        let second = backend_pid(&mut writer).await;
+        assert_ne!(second, first);
+
+        // Held idle as long as the pool lets a connection sit unchecked: handed back, and the
+        // next batch goes out on a connection the pool vouches for.
+        if let Some((_, used)) = writer.held.as_mut() {
+            *used = Instant::now().checked_sub(PING_AFTER_IDLE).unwrap_or(*used);
+        }
+        terminate(&admin, second).await;
+        let appended = writer.append(drafts(&fields, 1)).await.unwrap();
+        assert_eq!(appended.last().map(|a| a.seq), Some(6));
+        assert_ne!(backend_pid(&mut writer).await, second);
+        assert_eq!(table::read_head(&store).await.unwrap().seq, 6);
+        drop(writer);
+        admin.close().await;
+    }
 }

@@ -311,8 +311,16 @@ async fn render(gw: &Gateway, reply: Reply, modern: bool) -> Response {
         }
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
         Reply::Error { err, id } => error_response(gw, &err, id, modern),
-        Reply::Stream { log, cancel } => {
-            let Some(first) = log.first().await else {
+        Reply::Stream {
+            log,
+            producer,
+            cancel,
+        } => {
+            let first = match producer {
+                Some(producer) => producer.first(&log).await,
+                None => log.first().await,
+            };
+            let Some(first) = first else {
                 return error_response(
                     gw,
                     &GatewayError::Internal("call ended without a response".into()),

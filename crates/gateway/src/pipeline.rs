@@ -36,7 +36,7 @@ use crate::error::GatewayError;
 use crate::federation::Kind;
 use crate::proof::{Authenticated, Validated};
 use crate::session::{ClientCaps, Session};
-use crate::stream::EventLog;
+use crate::stream::{EventLog, Producer};
 use crate::{listen, lists, relay, results, validate};
 
 /// Which protocol era a message arrived in, and its state.
@@ -96,9 +96,11 @@ pub enum Reply {
         session: Option<String>,
     },
     /// A response stream: sent as one JSON body when its first event is the final response,
-    /// else as SSE. `cancel` cancels the producer when the reply is dropped (2026 era).
+    /// else as SSE. `producer`, when set, fills the log and is run by whoever sends the reply
+    /// ([`Producer::first`]); `cancel` cancels it when the reply is dropped (2026 era).
     Stream {
         log: Arc<EventLog>,
+        producer: Option<Producer>,
         cancel: Option<DropGuard>,
     },
     Accepted,
@@ -249,7 +251,11 @@ async fn open_listen(gw: &Arc<Gateway>, req: Request, who: &Authenticated, entry
     }
     let log = EventLog::new(0, false);
     listen::open(gw, id, filter, Arc::clone(&log));
-    Reply::Stream { log, cancel: None }
+    Reply::Stream {
+        log,
+        producer: None,
+        cancel: None,
+    }
 }
 
 fn initialize(
@@ -368,8 +374,12 @@ async fn routed(
                 era,
                 entry,
             };
-            tokio::spawn(relay::run(gw2, run, log2, token).in_current_span());
-            Reply::Stream { log, cancel }
+            let producer = Producer::new(relay::run(gw2, run, log2, token).in_current_span());
+            Reply::Stream {
+                log,
+                producer: Some(producer),
+                cancel,
+            }
         }
         Err(err) => Reply::Error {
             err: refusal(gw, entry, err).await,
@@ -485,6 +495,7 @@ fn resume(gw: &Arc<Gateway>, req: &Request, who: &Authenticated, era: &EraCtx) -
     }
     Some(Reply::Stream {
         log,
+        producer: None,
         cancel: Some(cancel.drop_guard()),
     })
 }

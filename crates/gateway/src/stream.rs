@@ -6,6 +6,8 @@
 //! `Last-Event-ID`. Bounded: the oldest events are dropped past `MAX_EVENTS`.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -161,6 +163,47 @@ impl EventLog {
     }
 }
 
+/// The task that fills an [`EventLog`], not started yet. The reply drives it on its own task
+/// until the first event exists ([`Producer::first`]): a call answered with one response (most
+/// are) then runs start to end on the task that read the request, with no hand-off to another
+/// task. Whatever is left of it when it is dropped (the stream goes on as SSE, or the client
+/// went away first) is spawned and runs to its end, as it would have on a task of its own:
+/// a call is never abandoned halfway, and its audit record is always written.
+pub struct Producer(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl Producer {
+    pub fn new(task: impl Future<Output = ()> + Send + 'static) -> Producer {
+        Producer(Some(Box::pin(task)))
+    }
+
+    /// Runs the producer until `log` has its first event (as [`EventLog::first`]); the rest of
+    /// it, if any, goes on as a task of its own.
+    pub async fn first(mut self, log: &EventLog) -> Option<LogEvent> {
+        let first = log.first();
+        tokio::pin!(first);
+        loop {
+            let Some(task) = self.0.as_mut() else {
+                return first.await;
+            };
+            tokio::select! {
+                biased;
+                event = &mut first => return event,
+                () = task => self.0 = None,
+            }
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(task);
+        }
+    }
+}
+
 /// Parses a `Last-Event-ID` of the form `<stream>-<seq>`.
 pub fn parse_event_id(s: &str) -> Option<(u64, u64)> {
     let (stream, seq) = s.split_once('-')?;
@@ -209,6 +252,59 @@ mod tests {
         let empty = EventLog::new(0, false);
         empty.finish();
         assert!(empty.first().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_producer_runs_inline_until_its_first_event_and_the_rest_on_its_own() {
+        // Answered at once: it runs to its end inside `first`.
+        let log = EventLog::new(0, false);
+        let l2 = Arc::clone(&log);
+        let ended = Arc::new(Notify::new());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let producer = Producer::new(async move {
+            l2.push(Bytes::from_static(b"only"), true);
+            let _ = tx.send(());
+        });
+        assert!(producer.first(&log).await.unwrap().last);
+        assert!(rx.await.is_ok());
+
+        // A progress event first: `first` returns it, the rest runs without being polled by
+        // anyone and still ends the stream.
+        let log = EventLog::new(0, false);
+        let l2 = Arc::clone(&log);
+        let e2 = Arc::clone(&ended);
+        let producer = Producer::new(async move {
+            l2.push(Bytes::from_static(b"progress"), false);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            l2.push(Bytes::from_static(b"done"), true);
+            e2.notify_one();
+        });
+        let first = producer.first(&log).await.unwrap();
+        assert!(!first.last);
+        ended.notified().await;
+        assert_eq!(log.next_seq(), 2);
+        assert!(log.is_done());
+
+        // Dropped before it was ever polled (the client went away): it still runs.
+        let log = EventLog::new(0, false);
+        let l2 = Arc::clone(&log);
+        let e2 = Arc::clone(&ended);
+        drop(Producer::new(async move {
+            l2.push(Bytes::from_static(b"late"), true);
+            e2.notify_one();
+        }));
+        ended.notified().await;
+        assert!(log.is_done());
+
+        // A producer that ends without an event: the stream ends empty.
+        let log = EventLog::new(0, false);
+        let l2 = Arc::clone(&log);
+        assert!(
+            Producer::new(async move { l2.finish() })
+                .first(&log)
+                .await
+                .is_none()
+        );
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub enum StoreError {
 }
 
 /// How long a pooled connection may sit idle and still be handed out without a ping.
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// A pool of connections to the configured database.
 #[derive(Clone)]
