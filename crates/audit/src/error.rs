@@ -31,6 +31,9 @@ pub enum AuditError {
     },
     #[error("the audit writer has stopped; no more records are accepted")]
     Closed,
+    /// A batch planned on a head another writer has since moved; it is planned again.
+    #[error("the audit chain head moved under a batch (another writer appended)")]
+    HeadMoved,
     #[error("refusing to prune: the chain before seq {seq} does not verify ({reason})")]
     PruneRefused { seq: u64, reason: String },
 }

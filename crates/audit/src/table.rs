@@ -7,12 +7,12 @@
 //!   last checkpoint was written. An append locks it first (`UPDATE … SET seq = seq`), which
 //!   serializes writers across processes and replicas on both backends: on PostgreSQL it is a
 //!   row lock held to commit, on SQLite the statement takes the database's write lock before
-//!   anything is read. On SQLite an append may instead be planned on a head read earlier and
-//!   move it only if it is unchanged ([`commit_on`]).
+//!   anything is read. An append may instead be planned on a head read earlier and move it
+//!   only if it is unchanged, in one call ([`commit_on`]).
 
 use portcullis_store::sqlx::any::AnyRow;
 use portcullis_store::sqlx::{self, AnyConnection, Row};
-use portcullis_store::{Migration, Store};
+use portcullis_store::{Dialect, Migration, Store};
 
 use crate::checkpoint::{Checkpoint, CheckpointKind};
 use crate::error::AuditError;
@@ -223,15 +223,21 @@ enum Params {
 fn insert_sql(sql: &mut String, rows: usize, params: Params) {
     use std::fmt::Write as _;
     let _ = write!(sql, "INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES ");
+    values_sql(sql, rows, RECORD_PARAMS, params, 1);
+}
+
+/// Appends `(…), (…)`: `rows` rows of `cols` parameters, numbered from `first`.
+fn values_sql(sql: &mut String, rows: usize, cols: usize, params: Params, first: usize) {
+    use std::fmt::Write as _;
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
-        for col in 0..RECORD_PARAMS {
+        for col in 0..cols {
             if col > 0 {
                 sql.push_str(", ");
             }
             match params {
                 Params::Numbered => {
-                    let _ = write!(sql, "${}", row * RECORD_PARAMS + col + 1);
+                    let _ = write!(sql, "${}", first + row * cols + col);
                 }
                 Params::Anonymous => sql.push('?'),
             }
@@ -257,6 +263,80 @@ pub(crate) struct Commit<'a> {
 /// unique violation (see [`is_conflict`]) before `COMMIT`. On any error the transaction is
 /// still open: the caller rolls it back ([`rollback`]).
 pub(crate) async fn commit_on(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    base: &Head,
+    commit: &Commit<'_>,
+) -> Result<(), AuditError> {
+    match dialect {
+        Dialect::Sqlite => commit_on_sqlite(conn, base, commit).await,
+        Dialect::Postgres => commit_on_postgres(conn, base, commit).await,
+    }
+}
+
+/// PostgreSQL: one statement (its own transaction, one round trip) whose first part moves the
+/// head only if it is still `base`, and whose inserts take effect only if it did. A head
+/// locked by another writer's transaction is waited for and then read again, so a batch never
+/// lands on a head that moved; it fails with [`AuditError::HeadMoved`] and nothing is written.
+async fn commit_on_postgres(
+    conn: &mut AnyConnection,
+    base: &Head,
+    commit: &Commit<'_>,
+) -> Result<(), AuditError> {
+    let mut sql = String::from("WITH head AS (UPDATE audit_head SET seq = $1, hash = $2");
+    let mut next = 5;
+    if commit.checkpoint.is_some() {
+        sql.push_str(", checkpoint_seq = $5, checkpoint_ms = $6");
+        next = 7;
+    }
+    sql.push_str(" WHERE id = 1 AND seq = $3 AND hash = $4 RETURNING id)");
+    if !commit.records.is_empty() {
+        sql.push_str(", records AS (INSERT INTO audit_records (");
+        sql.push_str(RECORD_COLUMNS);
+        sql.push_str(") SELECT * FROM (VALUES ");
+        values_sql(
+            &mut sql,
+            commit.records.len(),
+            RECORD_PARAMS,
+            Params::Numbered,
+            next,
+        );
+        sql.push_str(") AS v WHERE EXISTS (SELECT 1 FROM head))");
+        next += commit.records.len() * RECORD_PARAMS;
+    }
+    if commit.checkpoint.is_some() {
+        sql.push_str(", checkpoint AS (");
+        sql.push_str(CHECKPOINT_INSERT);
+        sql.push_str(" SELECT * FROM (VALUES ");
+        values_sql(&mut sql, 1, CHECKPOINT_PARAMS, Params::Numbered, next);
+        sql.push_str(") AS c WHERE EXISTS (SELECT 1 FROM head) ");
+        sql.push_str(CHECKPOINT_CONFLICT);
+        sql.push(')');
+    }
+    sql.push_str(" SELECT count(*) AS moved FROM head");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .persistent(commit.records.len() <= 16)
+        .bind(to_i64(commit.seq))
+        .bind(commit.hash)
+        .bind(to_i64(base.seq))
+        .bind(&base.hash);
+    if let Some((checkpoint, at_ms)) = commit.checkpoint {
+        query = query.bind(to_i64(checkpoint.seq)).bind(at_ms);
+    }
+    query = commit.records.iter().fold(query, bind_record);
+    if let Some((checkpoint, _)) = commit.checkpoint {
+        query = bind_checkpoint(query, checkpoint);
+    }
+    let moved: i64 = query.fetch_one(&mut *conn).await?.try_get("moved")?;
+    if moved == 1 {
+        Ok(())
+    } else {
+        Err(AuditError::HeadMoved)
+    }
+}
+
+/// SQLite: several statements in one query string, one call to the driver's thread.
+async fn commit_on_sqlite(
     conn: &mut AnyConnection,
     base: &Head,
     commit: &Commit<'_>,
@@ -307,8 +387,13 @@ pub(crate) async fn rollback(conn: &mut AnyConnection) -> Result<(), AuditError>
 
 /// The head had moved under [`commit_on`]: another writer appended.
 pub(crate) fn is_conflict(error: &AuditError) -> bool {
-    matches!(error, AuditError::Sql(e) if e.as_database_error()
-        .is_some_and(|db| db.kind() == sqlx::error::ErrorKind::UniqueViolation))
+    match error {
+        AuditError::HeadMoved => true,
+        AuditError::Sql(e) => e
+            .as_database_error()
+            .is_some_and(|db| db.kind() == sqlx::error::ErrorKind::UniqueViolation),
+        _ => false,
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -330,6 +415,7 @@ pub(crate) async fn insert_checkpoint(
 const CHECKPOINT_INSERT: &str =
     "INSERT INTO audit_checkpoints (seq, kind, hash, ts, key_id, public_key, signature)";
 const CHECKPOINT_CONFLICT: &str = "ON CONFLICT (seq, kind) DO NOTHING";
+const CHECKPOINT_PARAMS: usize = 7;
 
 fn bind_checkpoint<'q>(query: AnyQuery<'q>, checkpoint: &Checkpoint) -> AnyQuery<'q> {
     query
@@ -557,69 +643,90 @@ mod tests {
 
     /// One call commits records, head and checkpoint when the head is the planned base; when
     /// the head has moved (here without a record at the planned seq, so only the head guard
-    /// can notice) it fails as a conflict and, rolled back, leaves nothing behind.
+    /// can notice) it fails as a conflict and leaves nothing behind (on SQLite once rolled
+    /// back: its transaction is left open).
     #[tokio::test]
     async fn commit_on_writes_only_onto_the_planned_head() {
         let dir = tempfile::tempdir().unwrap();
-        let store = testing::sqlite(dir.path()).await.unwrap();
-        migrate(&store).await.unwrap();
-        let genesis = read_head(&store).await.unwrap();
-        let r1 = record(1, GENESIS.to_owned());
-        let r2 = record(2, r1.hash.clone());
-        let signer = crate::signing::CheckpointSigner::generate().unwrap();
-        let checkpoint = Checkpoint::sign(
-            &signer,
-            CheckpointKind::Checkpoint,
-            2,
-            &r2.hash,
-            "2026-01-02T03:04:05.678Z",
-        );
-        let records = [r1, r2];
-        let commit = Commit {
-            records: &records,
-            seq: 2,
-            hash: &records[1].hash,
-            checkpoint: Some((&checkpoint, 42)),
-        };
-        let mut conn = store.pool().acquire().await.unwrap();
-        commit_on(&mut conn, &genesis, &commit).await.unwrap();
-        let head = read_head(&store).await.unwrap();
-        assert_eq!(
-            head,
-            Head {
+        for store in testing::both(dir.path()).await.unwrap() {
+            let dialect = store.dialect();
+            migrate(&store).await.unwrap();
+            let genesis = read_head(&store).await.unwrap();
+            let r1 = record(1, GENESIS.to_owned());
+            let r2 = record(2, r1.hash.clone());
+            let signer = crate::signing::CheckpointSigner::generate().unwrap();
+            let checkpoint = Checkpoint::sign(
+                &signer,
+                CheckpointKind::Checkpoint,
+                2,
+                &r2.hash,
+                "2026-01-02T03:04:05.678Z",
+            );
+            let records = [r1, r2];
+            let commit = Commit {
+                records: &records,
                 seq: 2,
-                hash: records[1].hash.clone(),
-                checkpoint_seq: 2,
-                checkpoint_ms: 42
-            }
-        );
-        assert_eq!(records_after(&store, 0, 10).await.unwrap(), records);
-        assert_eq!(checkpoints(&store).await.unwrap(), vec![checkpoint]);
+                hash: &records[1].hash,
+                checkpoint: Some((&checkpoint, 42)),
+            };
+            let mut conn = store.pool().acquire().await.unwrap();
+            commit_on(&mut conn, dialect, &genesis, &commit)
+                .await
+                .unwrap();
+            let head = read_head(&store).await.unwrap();
+            assert_eq!(
+                head,
+                Head {
+                    seq: 2,
+                    hash: records[1].hash.clone(),
+                    checkpoint_seq: 2,
+                    checkpoint_ms: 42
+                }
+            );
+            assert_eq!(records_after(&store, 0, 10).await.unwrap(), records);
+            assert_eq!(checkpoints(&store).await.unwrap(), vec![checkpoint]);
 
-        // Another writer moved the head to 5; a batch planned on 2 must not land.
-        sqlx::query("UPDATE audit_head SET seq = 5, hash = 'elsewhere' WHERE id = 1")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        let r3 = record(3, records[1].hash.clone());
-        let late = Commit {
-            records: std::slice::from_ref(&r3),
-            seq: 3,
-            hash: &r3.hash,
-            checkpoint: None,
-        };
-        let error = commit_on(&mut conn, &head, &late).await.unwrap_err();
-        assert!(is_conflict(&error), "{error}");
-        rollback(&mut conn).await.unwrap();
-        assert_eq!(records_after(&store, 0, 10).await.unwrap().len(), 2);
-        assert_eq!(read_head(&store).await.unwrap().hash, "elsewhere");
-        // The connection is usable again (no transaction left open).
-        drop(conn);
-        let mut conn = store.pool().acquire().await.unwrap();
-        let mut tx = conn.begin().await.unwrap();
-        assert_eq!(lock_head(&mut tx).await.unwrap().seq, 5);
-        tx.rollback().await.unwrap();
-        drop(conn);
-        store.close().await;
+            // Without a checkpoint, and with nothing but the head moving (a retention anchor).
+            let r3 = record(3, records[1].hash.clone());
+            let next = Commit {
+                records: std::slice::from_ref(&r3),
+                seq: 3,
+                hash: &r3.hash,
+                checkpoint: None,
+            };
+            commit_on(&mut conn, dialect, &head, &next).await.unwrap();
+            let head = read_head(&store).await.unwrap();
+            assert_eq!((head.seq, head.checkpoint_seq), (3, 2));
+
+            // Another writer moved the head to 5; a batch planned on 3 must not land.
+            sqlx::query("UPDATE audit_head SET seq = 5, hash = 'elsewhere' WHERE id = 1")
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let r4 = record(4, r3.hash.clone());
+            let late = Commit {
+                records: std::slice::from_ref(&r4),
+                seq: 4,
+                hash: &r4.hash,
+                checkpoint: None,
+            };
+            let error = commit_on(&mut conn, dialect, &head, &late)
+                .await
+                .unwrap_err();
+            assert!(is_conflict(&error), "{error}");
+            if dialect == Dialect::Sqlite {
+                rollback(&mut conn).await.unwrap();
+            }
+            assert_eq!(records_after(&store, 0, 10).await.unwrap().len(), 3);
+            assert_eq!(read_head(&store).await.unwrap().hash, "elsewhere");
+            // The connection is usable again (no transaction left open).
+            drop(conn);
+            let mut conn = store.pool().acquire().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            assert_eq!(lock_head(&mut tx).await.unwrap().seq, 5);
+            tx.rollback().await.unwrap();
+            drop(conn);
+            store.close().await;
+        }
     }
 }

@@ -2,10 +2,9 @@
 //! transaction per batch (group commit), and answers each caller only after that commit.
 //!
 //! Several writers (replicas on one PostgreSQL, or processes on one SQLite file) interleave
-//! whole batches into one gap-free chain: on PostgreSQL every batch locks and reads the head
-//! (`audit_head`) inside its transaction; on SQLite a batch is planned on the head this writer
-//! last committed and commits in one call only if that is still the head, else it is planned
-//! again on the locked head.
+//! whole batches into one gap-free chain: a batch is planned on the head this writer last
+//! committed and commits in one call only if that is still the head (`audit_head`); else it is
+//! planned again on the head locked and read inside its transaction.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -252,7 +251,7 @@ struct Writer<'a> {
     chain: &'a Chain,
     committed: watch::Sender<u64>,
     /// The head after this writer's last commit, while it can be trusted to still be the
-    /// head: SQLite only (see [`Writer::append`]), and forgotten after any failure.
+    /// head (see [`Writer::append`]); forgotten after any failure.
     head: Option<table::Head>,
     /// The connection the last batch was committed on, and when. Kept between batches: a
     /// pooled connection is pinged every time it goes back to the pool, one more round trip
@@ -322,11 +321,10 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Chains and commits `drafts`. On SQLite, a batch is first planned on the head this
-    /// writer last committed and written in one call ([`table::commit_on`]), which fails as a
-    /// whole if the head has moved since (another process appended to the same file); it is
-    /// then planned again on the locked head, as on PostgreSQL, where several replicas append
-    /// all the time and every batch locks and reads the head first.
+    /// Chains and commits `drafts`. A batch is first planned on the head this writer last
+    /// committed and written in one call ([`table::commit_on`]), which fails as a whole if the
+    /// head has moved since (another process or replica appended); it is then planned again on
+    /// the head locked and read inside its transaction, as is the first batch.
     async fn append(&mut self, drafts: Vec<SealedDraft>) -> Result<Vec<Appended>, AuditError> {
         let chain = self.chain;
         let batch = match self.head.take() {
@@ -377,14 +375,22 @@ impl<'a> Writer<'a> {
     /// connection whose transaction cannot be rolled back after a failure is closed, never
     /// returned to the pool with a transaction open.
     async fn commit_unlocked(&mut self, batch: &Batch) -> Result<(), AuditError> {
+        let dialect = self.chain.store.dialect();
         let conn = self.conn().await?;
-        let result = table::commit_on(conn, &batch.base, &batch.commit()).await;
-        if result.is_err() {
-            if let Err(error) = table::rollback(conn).await {
+        let result = table::commit_on(conn, dialect, &batch.base, &batch.commit()).await;
+        // On PostgreSQL the batch was one statement: nothing is left open.
+        if let Err(failed) = &result {
+            if dialect == Dialect::Sqlite
+                && let Err(error) = table::rollback(conn).await
+            {
                 tracing::warn!(%error, "audit connection closed: its transaction could not be rolled back");
                 conn.close_on_drop();
+                self.held = None;
             }
-            self.held = None;
+            // A moved head is no fault of the connection.
+            if !table::is_conflict(failed) {
+                self.held = None;
+            }
         }
         result
     }
@@ -409,7 +415,7 @@ impl<'a> Writer<'a> {
     }
 
     fn remember(&mut self, batch: &Batch) {
-        self.head = (self.chain.store.dialect() == Dialect::Sqlite).then(|| batch.head_after());
+        self.head = Some(batch.head_after());
     }
 }
 
