@@ -262,17 +262,26 @@ pub(crate) struct Commit<'a> {
 /// `INSERT` of a second head row fails on its primary key, so the whole batch fails with a
 /// unique violation (see [`is_conflict`]) before `COMMIT`. On any error the transaction is
 /// still open: the caller rolls it back ([`rollback`]).
+///
+/// Returns `false`, having sent nothing, when the batch is too large for one call on
+/// PostgreSQL ([`ONE_CALL_BYTES`]): the caller writes it on the locked head instead.
 pub(crate) async fn commit_on(
     conn: &mut AnyConnection,
     dialect: Dialect,
     base: &Head,
     commit: &Commit<'_>,
-) -> Result<(), AuditError> {
+) -> Result<bool, AuditError> {
     match dialect {
-        Dialect::Sqlite => commit_on_sqlite(conn, base, commit).await,
+        Dialect::Sqlite => commit_on_sqlite(conn, base, commit).await.map(|()| true),
         Dialect::Postgres => commit_on_postgres(conn, base, commit).await,
     }
 }
+
+/// The most record data (JSON bytes) a one-call batch carries on PostgreSQL. A message larger
+/// than one TLS record (16 KiB) goes out in several writes, and sqlx 0.9.0 leaves Nagle's
+/// algorithm on (sqlx issue #4335, fixed after that release): the last write then waits for
+/// the server's delayed acknowledgement, about 40 ms. Larger batches take the locked path.
+pub(crate) const ONE_CALL_BYTES: usize = 14 * 1024;
 
 /// PostgreSQL: one statement (its own transaction, one round trip) whose first part moves the
 /// head only if it is still `base`, and whose inserts take effect only if it did. A head
@@ -284,7 +293,14 @@ async fn commit_on_postgres(
     conn: &mut AnyConnection,
     base: &Head,
     commit: &Commit<'_>,
-) -> Result<(), AuditError> {
+) -> Result<bool, AuditError> {
+    let rows = (!commit.records.is_empty()).then(|| {
+        let rows: Vec<JsonRow<'_>> = commit.records.iter().map(JsonRow::from).collect();
+        json(&rows)
+    });
+    if rows.as_ref().is_some_and(|r| r.len() > ONE_CALL_BYTES) {
+        return Ok(false);
+    }
     let mut sql = String::from("WITH head AS (UPDATE audit_head SET seq = $1, hash = $2");
     let mut next = 5;
     if commit.checkpoint.is_some() {
@@ -320,16 +336,15 @@ async fn commit_on_postgres(
     if let Some((checkpoint, at_ms)) = commit.checkpoint {
         query = query.bind(to_i64(checkpoint.seq)).bind(at_ms);
     }
-    if !commit.records.is_empty() {
-        let rows: Vec<JsonRow<'_>> = commit.records.iter().map(JsonRow::from).collect();
-        query = query.bind(json(&rows));
+    if let Some(rows) = rows {
+        query = query.bind(rows);
     }
     if let Some((checkpoint, _)) = commit.checkpoint {
         query = bind_checkpoint(query, checkpoint);
     }
     let moved: i64 = query.fetch_one(&mut *conn).await?.try_get("moved")?;
     if moved == 1 {
-        Ok(())
+        Ok(true)
     } else {
         Err(AuditError::HeadMoved)
     }
@@ -735,9 +750,42 @@ mod tests {
             };
             let genesis = read_head(&store).await.unwrap();
             let mut conn = store.pool().acquire().await.unwrap();
-            commit_on(&mut conn, store.dialect(), &genesis, &commit)
-                .await
-                .unwrap();
+            // Too large for one call on PostgreSQL: nothing sent, so it goes out in parts.
+            let parts: &[&[Record]] = match store.dialect() {
+                Dialect::Sqlite => &[&records],
+                Dialect::Postgres => &[&records[..10], &records[10..]],
+            };
+            assert!(
+                commit_on(&mut conn, store.dialect(), &genesis, &commit)
+                    .await
+                    .unwrap()
+                    == (store.dialect() == Dialect::Sqlite)
+            );
+            let mut base = genesis;
+            for part in parts
+                .iter()
+                .filter(|_| store.dialect() == Dialect::Postgres)
+            {
+                let last = part.last().unwrap();
+                let commit = Commit {
+                    records: part,
+                    seq: last.seq,
+                    hash: &last.hash,
+                    checkpoint: None,
+                };
+                let sent = commit_on(&mut conn, store.dialect(), &base, &commit).await;
+                if part.len() == 10 {
+                    assert!(sent.unwrap());
+                } else {
+                    assert!(!sent.unwrap());
+                    let mut tx = conn.begin().await.unwrap();
+                    assert_eq!(lock_head(&mut tx).await.unwrap().seq, 10);
+                    insert_records(&mut tx, part).await.unwrap();
+                    set_head(&mut tx, last.seq, &last.hash).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+                base = read_head(&store).await.unwrap();
+            }
             drop(conn);
             assert_eq!(records_after(&store, 0, 1000).await.unwrap(), records);
             assert_eq!(read_head(&store).await.unwrap().seq, 85);
@@ -774,9 +822,11 @@ mod tests {
                 checkpoint: Some((&checkpoint, 42)),
             };
             let mut conn = store.pool().acquire().await.unwrap();
-            commit_on(&mut conn, dialect, &genesis, &commit)
-                .await
-                .unwrap();
+            assert!(
+                commit_on(&mut conn, dialect, &genesis, &commit)
+                    .await
+                    .unwrap()
+            );
             let head = read_head(&store).await.unwrap();
             assert_eq!(
                 head,
@@ -798,7 +848,7 @@ mod tests {
                 hash: &r3.hash,
                 checkpoint: None,
             };
-            commit_on(&mut conn, dialect, &head, &next).await.unwrap();
+            assert!(commit_on(&mut conn, dialect, &head, &next).await.unwrap());
             let head = read_head(&store).await.unwrap();
             assert_eq!((head.seq, head.checkpoint_seq), (3, 2));
 

@@ -331,7 +331,8 @@ impl<'a> Writer<'a> {
             Some(head) => {
                 let batch = Batch::chain(chain, head, drafts);
                 match self.commit_unlocked(&batch).await {
-                    Ok(()) => Ok(batch),
+                    Ok(true) => Ok(batch),
+                    Ok(false) => self.write(|head| batch.rebase(chain, head)).await,
                     Err(error) => {
                         if table::is_conflict(&error) {
                             tracing::debug!("audit head moved by another writer; batch replanned");
@@ -371,10 +372,11 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Commits `batch` on the head it was planned on, in one call ([`table::commit_on`]). A
-    /// connection whose transaction cannot be rolled back after a failure is closed, never
-    /// returned to the pool with a transaction open.
-    async fn commit_unlocked(&mut self, batch: &Batch) -> Result<(), AuditError> {
+    /// Commits `batch` on the head it was planned on, in one call ([`table::commit_on`]);
+    /// `false` when it is too large for one call and nothing was sent. A connection whose
+    /// transaction cannot be rolled back after a failure is closed, never returned to the pool
+    /// with a transaction open.
+    async fn commit_unlocked(&mut self, batch: &Batch) -> Result<bool, AuditError> {
         let dialect = self.chain.store.dialect();
         let conn = self.conn().await?;
         let result = table::commit_on(conn, dialect, &batch.base, &batch.commit()).await;
