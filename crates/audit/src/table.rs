@@ -153,23 +153,26 @@ pub(crate) async fn set_checkpointed(
 const INSERT_ROWS: [usize; 4] = [64, 16, 4, 1];
 const RECORD_PARAMS: usize = 21;
 
-/// The sizes (rows per `INSERT`) `count` records are split into, largest first.
-fn chunks(count: usize) -> impl Iterator<Item = usize> {
+/// The sizes (rows per `INSERT`) `count` records are split into, largest first, none above
+/// `max`.
+fn chunks(count: usize, max: usize) -> impl Iterator<Item = usize> {
     let mut rest = count;
     std::iter::from_fn(move || {
-        let rows = INSERT_ROWS.into_iter().find(|n| *n <= rest)?;
+        let rows = INSERT_ROWS.into_iter().find(|n| *n <= rest && *n <= max)?;
         rest -= rows;
         Some(rows)
     })
 }
 
-/// Inserts `records` in as few statements as [`INSERT_ROWS`] allows.
+/// Inserts `records` in as few statements as [`INSERT_ROWS`] allows; on PostgreSQL at most 16
+/// rows per statement, which keeps a statement of typical records within one TLS record (see
+/// [`ONE_CALL_BYTES`]).
 pub(crate) async fn insert_records(
     conn: &mut AnyConnection,
     records: &[Record],
 ) -> Result<(), AuditError> {
     let mut rest = records;
-    for rows in chunks(records.len()) {
+    for rows in chunks(records.len(), max_rows(conn)) {
         let (chunk, tail) = rest.split_at(rows);
         let mut sql = String::new();
         insert_sql(&mut sql, rows, Params::Numbered);
@@ -180,6 +183,15 @@ pub(crate) async fn insert_records(
         rest = tail;
     }
     Ok(())
+}
+
+/// Rows per `INSERT` at most on `conn` (see [`insert_records`]).
+fn max_rows(conn: &AnyConnection) -> usize {
+    if conn.backend_name() == "PostgreSQL" {
+        16
+    } else {
+        64
+    }
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
@@ -423,7 +435,7 @@ async fn commit_on_sqlite(
          INSERT INTO audit_head (id, seq, hash, checkpoint_seq, checkpoint_ms) \
          SELECT 1, 0, '', 0, 0 WHERE changes() = 0; ",
     );
-    for rows in chunks(commit.records.len()) {
+    for rows in chunks(commit.records.len(), 64) {
         insert_sql(&mut sql, rows, Params::Anonymous);
         sql.push_str("; ");
     }
@@ -684,8 +696,19 @@ mod tests {
         })
     }
 
-    /// A batch of 85 records goes in as 64 + 16 + 4 + 1 rows and reads back field for field,
-    /// in order, on both backends.
+    #[test]
+    fn batches_are_split_into_few_statement_shapes() {
+        assert_eq!(chunks(85, 64).collect::<Vec<_>>(), [64, 16, 4, 1]);
+        assert_eq!(
+            chunks(85, 16).collect::<Vec<_>>(),
+            [16, 16, 16, 16, 16, 4, 1]
+        );
+        assert_eq!(chunks(3, 64).collect::<Vec<_>>(), [1, 1, 1]);
+        assert_eq!(chunks(0, 64).count(), 0);
+    }
+
+    /// A batch of 85 records goes in as 64 + 16 + 4 + 1 rows (16-row statements at most on
+    /// PostgreSQL) and reads back field for field, in order, on both backends.
     #[tokio::test]
     async fn batched_insert_round_trips_every_record() {
         let mut sql = String::new();
@@ -707,6 +730,11 @@ mod tests {
                 })
                 .collect();
             let mut conn = store.pool().acquire().await.unwrap();
+            let expected = match store.dialect() {
+                Dialect::Sqlite => 64,
+                Dialect::Postgres => 16,
+            };
+            assert_eq!(max_rows(&conn), expected);
             let mut tx = conn.begin().await.unwrap();
             insert_records(&mut tx, &records).await.unwrap();
             tx.commit().await.unwrap();
