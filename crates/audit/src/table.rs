@@ -669,6 +669,19 @@ mod tests {
     use crate::chain::{GENESIS, seal};
     use crate::record::Sealed;
 
+    /// `count` records chained from the genesis hash, each changed by `edit` before it is
+    /// sealed.
+    fn chained(count: u64, edit: impl Fn(Record) -> Record) -> Vec<Record> {
+        let mut prev = GENESIS.to_owned();
+        (1..=count)
+            .map(|seq| {
+                let r = seal(edit(record(seq, prev.clone())));
+                prev = r.hash.clone();
+                r
+            })
+            .collect()
+    }
+
     fn record(seq: u64, prev_hash: String) -> Record {
         seal(Record {
             seq,
@@ -721,14 +734,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for store in testing::both(dir.path()).await.unwrap() {
             migrate(&store).await.unwrap();
-            let mut prev = GENESIS.to_owned();
-            let records: Vec<Record> = (1..=85)
-                .map(|seq| {
-                    let r = record(seq, prev.clone());
-                    prev = r.hash.clone();
-                    r
-                })
-                .collect();
+            let records = chained(85, |r| r);
             let mut conn = store.pool().acquire().await.unwrap();
             let expected = match store.dialect() {
                 Dialect::Sqlite => 64,
@@ -752,23 +758,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for store in testing::both(dir.path()).await.unwrap() {
             migrate(&store).await.unwrap();
-            let mut prev = GENESIS.to_owned();
-            let records: Vec<Record> = (1..=85)
-                .map(|seq| {
-                    let mut r = record(seq, prev.clone());
-                    if seq == 7 {
-                        r.result = Some(Sealed::Encrypted {
-                            kid: "k1".into(),
-                            nonce: "bm9uY2U=".into(),
-                            ct: "Y2lwaGVy\u{e9}".into(),
-                        });
-                        r.result_digest = Some("d\u{1f512}".into());
-                        r = seal(r);
-                    }
-                    prev = r.hash.clone();
-                    r
-                })
-                .collect();
+            let records = chained(85, |mut r| {
+                if r.seq == 7 {
+                    r.result = Some(Sealed::Encrypted {
+                        kid: "k1".into(),
+                        nonce: "bm9uY2U=".into(),
+                        ct: "Y2lwaGVy\u{e9}".into(),
+                    });
+                    r.result_digest = Some("d\u{1f512}".into());
+                }
+                r
+            });
             let last = records.last().map(|r| r.hash.clone()).unwrap_or_default();
             let commit = Commit {
                 records: &records,
