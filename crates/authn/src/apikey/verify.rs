@@ -1,8 +1,9 @@
 //! Checking a presented API key against the store, per request.
 //!
 //! Rows are read from the store and cached for at most [`ROW_TTL`], so a revocation made by any
-//! replica (or `keys revoke`) is seen within that time. `last_used_ms` is written at most once
-//! per [`TOUCH_EVERY`] per key and replica, not on every request.
+//! replica (or `keys revoke`) is seen within that time. A row past [`REFRESH_AFTER`] is still
+//! used while a task reads it again, so steady traffic never waits for the store. `last_used_ms`
+//! is written at most once per [`TOUCH_EVERY`] per key and replica, not on every request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,8 @@ use crate::timestamps::system_time_ms;
 
 /// How long a key row read from the store is trusted (DESIGN §3.6: revocation within 1 s).
 pub(crate) const ROW_TTL: Duration = Duration::from_millis(500);
+/// A cached row this old is read again in the background while it is still used.
+pub(crate) const REFRESH_AFTER: Duration = Duration::from_millis(250);
 /// `last_used_ms` is written at most this often per key.
 pub(crate) const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Cached rows kept at most; the cache is emptied when it grows past this.
@@ -27,8 +30,16 @@ const CACHE_MAX: usize = 10_000;
 pub(crate) struct ApiKeys {
     store: KeyStore,
     pepper: Pepper,
-    rows: Mutex<HashMap<String, (Instant, Arc<StoredKey>)>>,
+    rows: Arc<Mutex<HashMap<String, Cached>>>,
     touched: Mutex<HashMap<String, i64>>,
+}
+
+/// A key row as read from the store, and when.
+struct Cached {
+    at: Instant,
+    row: Arc<StoredKey>,
+    /// A background read of it is under way.
+    refreshing: bool,
 }
 
 impl ApiKeys {
@@ -36,7 +47,7 @@ impl ApiKeys {
         Self {
             store,
             pepper,
-            rows: Mutex::new(HashMap::new()),
+            rows: Arc::new(Mutex::new(HashMap::new())),
             touched: Mutex::new(HashMap::new()),
         }
     }
@@ -46,7 +57,7 @@ impl ApiKeys {
     pub async fn verify(&self, raw: &str, now_ms: i64) -> Result<Principal, Fail> {
         let parsed = super::parse(raw)?;
         let presented = super::digest(&self.pepper, parsed.id, parsed.secret);
-        let Some(row) = self.row(parsed.id).await? else {
+        let Some(row) = self.row(parsed.id, Instant::now()).await? else {
             return Err(Fail::new(
                 FailureKind::UnknownKey,
                 format!("no API key with id {}", parsed.id),
@@ -89,12 +100,18 @@ impl ApiKeys {
         })
     }
 
-    async fn row(&self, id: &str) -> Result<Option<Arc<StoredKey>>, Fail> {
-        let now = Instant::now();
-        if let Some((at, row)) = lock(&self.rows).get(id)
-            && now.duration_since(*at) < ROW_TTL
-        {
-            return Ok(Some(row.clone()));
+    /// The row of key `id` as of `now`: cached while younger than [`ROW_TTL`] (and read again
+    /// in the background once past [`REFRESH_AFTER`]), else read from the store first.
+    async fn row(&self, id: &str, now: Instant) -> Result<Option<Arc<StoredKey>>, Fail> {
+        if let Some(cached) = lock(&self.rows).get_mut(id) {
+            let age = now.saturating_duration_since(cached.at);
+            if age < ROW_TTL {
+                if age >= REFRESH_AFTER && !cached.refreshing {
+                    cached.refreshing = true;
+                    self.refresh(id);
+                }
+                return Ok(Some(cached.row.clone()));
+            }
         }
         let found = self.store.find(id).await.map_err(|e| {
             Fail::new(
@@ -109,7 +126,14 @@ impl ApiKeys {
                 if rows.len() >= CACHE_MAX {
                     rows.clear();
                 }
-                rows.insert(id.to_owned(), (now, row.clone()));
+                rows.insert(
+                    id.to_owned(),
+                    Cached {
+                        at: now,
+                        row: row.clone(),
+                        refreshing: false,
+                    },
+                );
                 Ok(Some(row))
             }
             None => {
@@ -117,6 +141,39 @@ impl ApiKeys {
                 Ok(None)
             }
         }
+    }
+
+    /// Reads key `id` again on a task of its own and replaces its cached row (or drops it, if
+    /// the key is gone). A failed read leaves the row to expire.
+    fn refresh(&self, id: &str) {
+        let store = self.store.clone();
+        let rows = Arc::clone(&self.rows);
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            let found = store.find(&id).await;
+            let mut rows = lock(&rows);
+            match found {
+                Ok(Some(row)) => {
+                    rows.insert(
+                        id,
+                        Cached {
+                            at: Instant::now(),
+                            row: Arc::new(row),
+                            refreshing: false,
+                        },
+                    );
+                }
+                Ok(None) => {
+                    rows.remove(&id);
+                }
+                Err(e) => {
+                    tracing::warn!(key.id = %id, error = %e, "re-reading API key failed; it is read on use once its cached row expires");
+                    if let Some(cached) = rows.get_mut(&id) {
+                        cached.refreshing = false;
+                    }
+                }
+            }
+        });
     }
 
     /// Writes `last_used_ms` when neither this replica nor the stored row has a use within
@@ -141,6 +198,91 @@ impl ApiKeys {
         }
         if let Err(e) = self.store.touch(id, now_ms).await {
             tracing::warn!(key.id = %id, error = %e, "could not record API key use");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_store::testing;
+
+    use super::*;
+    use crate::apikey::store::NewKey;
+    use crate::principal::PrincipalKind;
+
+    /// Past half its life a cached row is still used (a revocation made meanwhile is not seen
+    /// yet) while it is read again; the read's result replaces it. Past its life it is read
+    /// before use.
+    #[tokio::test]
+    async fn a_row_past_half_its_life_is_used_and_read_again_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(testing::sqlite(dir.path()).await.unwrap())
+            .await
+            .unwrap();
+        let pepper = pepper_again();
+        let created = store
+            .create(&pepper, new_key(), portcullis_store::now_ms())
+            .await
+            .unwrap();
+        let id = created.info.id.clone();
+        let keys = ApiKeys::new(store.clone(), pepper);
+        let t0 = Instant::now();
+        let read = keys.row(&id, t0).await.unwrap().unwrap();
+        assert!(read.info.revoked_ms.is_none());
+
+        store.revoke(&id, portcullis_store::now_ms()).await.unwrap();
+        // Young: the cached row, no read.
+        let young = keys
+            .row(&id, t0 + REFRESH_AFTER / 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(young.info.revoked_ms.is_none());
+        // Past half its life: still the cached row, and a read starts.
+        let old = keys.row(&id, t0 + REFRESH_AFTER).await.unwrap().unwrap();
+        assert!(old.info.revoked_ms.is_none(), "used without waiting");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let row = keys.row(&id, t0 + REFRESH_AFTER).await.unwrap().unwrap();
+            if row.info.revoked_ms.is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the background read never landed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // Past its life: read before use.
+        let other = store
+            .create(&pepper_again(), new_key(), portcullis_store::now_ms())
+            .await
+            .unwrap();
+        let t1 = Instant::now();
+        assert!(keys.row(&other.info.id, t1).await.unwrap().is_some());
+        store
+            .revoke(&other.info.id, portcullis_store::now_ms())
+            .await
+            .unwrap();
+        let expired = keys
+            .row(&other.info.id, t1 + ROW_TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(expired.info.revoked_ms.is_some());
+    }
+
+    fn pepper_again() -> Pepper {
+        Pepper::from_bytes(&[7; 32])
+    }
+
+    fn new_key() -> NewKey {
+        NewKey {
+            principal: "alice".into(),
+            kind: PrincipalKind::User,
+            roles: Vec::new(),
+            expires_in: None,
         }
     }
 }
