@@ -169,10 +169,11 @@ fn chunks(count: usize, max: usize) -> impl Iterator<Item = usize> {
 /// [`ONE_CALL_BYTES`]).
 pub(crate) async fn insert_records(
     conn: &mut AnyConnection,
+    dialect: Dialect,
     records: &[Record],
 ) -> Result<(), AuditError> {
     let mut rest = records;
-    for rows in chunks(records.len(), max_rows(conn)) {
+    for rows in chunks(records.len(), max_rows(dialect)) {
         let (chunk, tail) = rest.split_at(rows);
         let mut sql = String::new();
         insert_sql(&mut sql, rows, Params::Numbered);
@@ -185,12 +186,11 @@ pub(crate) async fn insert_records(
     Ok(())
 }
 
-/// Rows per `INSERT` at most on `conn` (see [`insert_records`]).
-fn max_rows(conn: &AnyConnection) -> usize {
-    if conn.backend_name() == "PostgreSQL" {
-        16
-    } else {
-        64
+/// Rows per `INSERT` at most (see [`insert_records`]).
+fn max_rows(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 64,
+        Dialect::Postgres => 16,
     }
 }
 
@@ -435,7 +435,7 @@ async fn commit_on_sqlite(
          INSERT INTO audit_head (id, seq, hash, checkpoint_seq, checkpoint_ms) \
          SELECT 1, 0, '', 0, 0 WHERE changes() = 0; ",
     );
-    for rows in chunks(commit.records.len(), 64) {
+    for rows in chunks(commit.records.len(), max_rows(Dialect::Sqlite)) {
         insert_sql(&mut sql, rows, Params::Anonymous);
         sql.push_str("; ");
     }
@@ -718,6 +718,10 @@ mod tests {
         );
         assert_eq!(chunks(3, 64).collect::<Vec<_>>(), [1, 1, 1]);
         assert_eq!(chunks(0, 64).count(), 0);
+        assert_eq!(
+            (max_rows(Dialect::Sqlite), max_rows(Dialect::Postgres)),
+            (64, 16)
+        );
     }
 
     /// A batch of 85 records goes in as 64 + 16 + 4 + 1 rows (16-row statements at most on
@@ -736,13 +740,10 @@ mod tests {
             migrate(&store).await.unwrap();
             let records = chained(85, |r| r);
             let mut conn = store.pool().acquire().await.unwrap();
-            let expected = match store.dialect() {
-                Dialect::Sqlite => 64,
-                Dialect::Postgres => 16,
-            };
-            assert_eq!(max_rows(&conn), expected);
             let mut tx = conn.begin().await.unwrap();
-            insert_records(&mut tx, &records).await.unwrap();
+            insert_records(&mut tx, store.dialect(), &records)
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
             drop(conn);
             let back = records_after(&store, 0, 1000).await.unwrap();
@@ -778,41 +779,30 @@ mod tests {
             };
             let genesis = read_head(&store).await.unwrap();
             let mut conn = store.pool().acquire().await.unwrap();
-            // Too large for one call on PostgreSQL: nothing sent, so it goes out in parts.
-            let parts: &[&[Record]] = match store.dialect() {
-                Dialect::Sqlite => &[&records],
-                Dialect::Postgres => &[&records[..10], &records[10..]],
-            };
-            assert!(
-                commit_on(&mut conn, store.dialect(), &genesis, &commit)
-                    .await
-                    .unwrap()
-                    == (store.dialect() == Dialect::Sqlite)
-            );
-            let mut base = genesis;
-            for part in parts
-                .iter()
-                .filter(|_| store.dialect() == Dialect::Postgres)
-            {
-                let last = part.last().unwrap();
-                let commit = Commit {
-                    records: part,
-                    seq: last.seq,
-                    hash: &last.hash,
+            let dialect = store.dialect();
+            let sent = commit_on(&mut conn, dialect, &genesis, &commit)
+                .await
+                .unwrap();
+            if dialect == Dialect::Postgres {
+                // Too large for one call: nothing was sent. The first 10 fit in one call; the
+                // rest go in on the locked head.
+                assert!(!sent);
+                assert_eq!(read_head(&store).await.unwrap(), genesis);
+                let (first, rest) = records.split_at(10);
+                let ten = Commit {
+                    records: first,
+                    seq: 10,
+                    hash: &first[9].hash,
                     checkpoint: None,
                 };
-                let sent = commit_on(&mut conn, store.dialect(), &base, &commit).await;
-                if part.len() == 10 {
-                    assert!(sent.unwrap());
-                } else {
-                    assert!(!sent.unwrap());
-                    let mut tx = conn.begin().await.unwrap();
-                    assert_eq!(lock_head(&mut tx).await.unwrap().seq, 10);
-                    insert_records(&mut tx, part).await.unwrap();
-                    set_head(&mut tx, last.seq, &last.hash).await.unwrap();
-                    tx.commit().await.unwrap();
-                }
-                base = read_head(&store).await.unwrap();
+                assert!(commit_on(&mut conn, dialect, &genesis, &ten).await.unwrap());
+                let mut tx = conn.begin().await.unwrap();
+                assert_eq!(lock_head(&mut tx).await.unwrap().seq, 10);
+                insert_records(&mut tx, dialect, rest).await.unwrap();
+                set_head(&mut tx, 85, &last).await.unwrap();
+                tx.commit().await.unwrap();
+            } else {
+                assert!(sent);
             }
             drop(conn);
             assert_eq!(records_after(&store, 0, 1000).await.unwrap(), records);
@@ -868,7 +858,7 @@ mod tests {
             assert_eq!(records_after(&store, 0, 10).await.unwrap(), records);
             assert_eq!(checkpoints(&store).await.unwrap(), vec![checkpoint]);
 
-            // Without a checkpoint, and with nothing but the head moving (a retention anchor).
+            // A batch without a checkpoint.
             let r3 = record(3, records[1].hash.clone());
             let next = Commit {
                 records: std::slice::from_ref(&r3),

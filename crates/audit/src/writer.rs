@@ -359,7 +359,8 @@ impl<'a> Writer<'a> {
         let mut plan = Some(plan);
         let mut retried = false;
         loop {
-            let result = write(self.conn().await?, &mut plan).await;
+            let dialect = self.chain.store.dialect();
+            let result = write(self.conn().await?, dialect, &mut plan).await;
             if let Err(error) = &result {
                 self.held = None;
                 if plan.is_some() && !retried {
@@ -438,8 +439,13 @@ impl Batch {
         Batch::sequence(chain, head, drafts, SealedDraft::into_record)
     }
 
-    /// The same records sequenced after another `head` (the planned one had moved).
+    /// The same records sequenced after `head`: as they are when it is the head they were
+    /// planned on (the one-call commit failed or was not tried, nobody appended), else
+    /// renumbered and chained again.
     fn rebase(self, chain: &Chain, head: table::Head) -> Batch {
+        if head == self.base {
+            return self;
+        }
         Batch::sequence(
             chain,
             head,
@@ -563,6 +569,7 @@ fn checkpoint_due(chain: &Chain, head: &table::Head, now: i64, force: bool) -> b
 /// `plan` is taken only once the head is locked.
 async fn write(
     conn: &mut PoolConnection<Any>,
+    dialect: Dialect,
     plan: &mut Option<impl FnOnce(table::Head) -> Batch>,
 ) -> Result<Batch, AuditError> {
     let mut tx = conn.begin().await?;
@@ -572,7 +579,7 @@ async fn write(
     };
     let batch = plan(head);
     if !batch.records.is_empty() {
-        table::insert_records(&mut tx, &batch.records).await?;
+        table::insert_records(&mut tx, dialect, &batch.records).await?;
         let (seq, hash) = batch.end();
         table::set_head(&mut tx, seq, hash).await?;
     }
