@@ -34,6 +34,34 @@ pub(crate) struct ApiKeys {
     touched: Mutex<HashMap<String, i64>>,
 }
 
+/// Caches what a read of key `id` that started at `at` found (or forgets the key if it is
+/// gone), and returns it.
+fn cache(
+    rows: &Mutex<HashMap<String, Cached>>,
+    id: &str,
+    found: Option<StoredKey>,
+    at: Instant,
+) -> Option<Arc<StoredKey>> {
+    let mut rows = lock(rows);
+    let Some(row) = found else {
+        rows.remove(id);
+        return None;
+    };
+    let row = Arc::new(row);
+    if rows.len() >= CACHE_MAX {
+        rows.clear();
+    }
+    rows.insert(
+        id.to_owned(),
+        Cached {
+            at,
+            row: Arc::clone(&row),
+            refreshing: false,
+        },
+    );
+    Some(row)
+}
+
 /// A key row as read from the store, and when.
 struct Cached {
     at: Instant,
@@ -119,28 +147,7 @@ impl ApiKeys {
                 format!("reading API key {id} from the store failed: {e}"),
             )
         })?;
-        let mut rows = lock(&self.rows);
-        match found {
-            Some(row) => {
-                let row = Arc::new(row);
-                if rows.len() >= CACHE_MAX {
-                    rows.clear();
-                }
-                rows.insert(
-                    id.to_owned(),
-                    Cached {
-                        at: now,
-                        row: row.clone(),
-                        refreshing: false,
-                    },
-                );
-                Ok(Some(row))
-            }
-            None => {
-                rows.remove(id);
-                Ok(None)
-            }
-        }
+        Ok(cache(&self.rows, id, found, now))
     }
 
     /// Reads key `id` again on a task of its own and replaces its cached row (or drops it, if
@@ -150,25 +157,14 @@ impl ApiKeys {
         let rows = Arc::clone(&self.rows);
         let id = id.to_owned();
         tokio::spawn(async move {
-            let found = store.find(&id).await;
-            let mut rows = lock(&rows);
-            match found {
-                Ok(Some(row)) => {
-                    rows.insert(
-                        id,
-                        Cached {
-                            at: Instant::now(),
-                            row: Arc::new(row),
-                            refreshing: false,
-                        },
-                    );
-                }
-                Ok(None) => {
-                    rows.remove(&id);
+            let started = Instant::now();
+            match store.find(&id).await {
+                Ok(found) => {
+                    cache(&rows, &id, found, started);
                 }
                 Err(e) => {
                     tracing::warn!(key.id = %id, error = %e, "re-reading API key failed; it is read on use once its cached row expires");
-                    if let Some(cached) = rows.get_mut(&id) {
+                    if let Some(cached) = lock(&rows).get_mut(&id) {
                         cached.refreshing = false;
                     }
                 }
@@ -219,7 +215,7 @@ mod tests {
         let store = KeyStore::open(testing::sqlite(dir.path()).await.unwrap())
             .await
             .unwrap();
-        let pepper = pepper_again();
+        let pepper = test_pepper();
         let created = store
             .create(&pepper, new_key(), portcullis_store::now_ms())
             .await
@@ -256,7 +252,7 @@ mod tests {
 
         // Past its life: read before use.
         let other = store
-            .create(&pepper_again(), new_key(), portcullis_store::now_ms())
+            .create(&test_pepper(), new_key(), portcullis_store::now_ms())
             .await
             .unwrap();
         let t1 = Instant::now();
@@ -273,7 +269,7 @@ mod tests {
         assert!(expired.info.revoked_ms.is_some());
     }
 
-    fn pepper_again() -> Pepper {
+    fn test_pepper() -> Pepper {
         Pepper::from_bytes(&[7; 32])
     }
 
