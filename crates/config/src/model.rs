@@ -70,12 +70,17 @@ pub struct Storage {
     /// `sqlite://PATH` (path resolved against the config directory) or `postgres://…`.
     /// May hold a password (`postgres://user:pass@…`): `Debug` masks it.
     pub url: String,
+    /// `true` (default): a commit (an audit record, a key, a pin) returns once it is flushed
+    /// to disk. `false`: once it is written, so the last commits can be lost when the machine
+    /// or the database server crashes (never when only the gateway does).
+    pub synchronous_commit: bool,
 }
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Storage")
             .field("url", &mask_password(&self.url))
+            .field("synchronous_commit", &self.synchronous_commit)
             .finish()
     }
 }

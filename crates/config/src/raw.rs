@@ -46,6 +46,7 @@ pub struct RawTls {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawStorage {
     pub url: Option<String>,
+    pub synchronous_commit: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -36,7 +36,7 @@ use portcullis_authn::Authenticator;
 use portcullis_config::Config;
 use portcullis_guard::GuardSet;
 use portcullis_guard::pins::PinStore;
-use portcullis_store::Store;
+use portcullis_store::{Commit, Store};
 use portcullis_transport::upstream::{self, UpstreamLimits};
 use tokio_util::sync::CancellationToken;
 
@@ -112,7 +112,12 @@ impl Gateway {
     /// Opens the store, loads credentials, policies, rules and the audit trail, and starts
     /// connecting to the upstreams (in the background).
     pub async fn build(config: &Config) -> Result<Arc<Self>, BuildError> {
-        let store = Store::open(&config.storage.url)
+        let commit = if config.storage.synchronous_commit {
+            Commit::Flushed
+        } else {
+            Commit::Unflushed
+        };
+        let store = Store::open_with(&config.storage.url, commit)
             .await
             .map_err(|source| BuildError::Store {
                 url: redact_url(&config.storage.url),

@@ -79,6 +79,22 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
 }
 
+/// When a commit returns: after its writes are flushed to disk (the default), or as soon as
+/// they are written, before the flush.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Commit {
+    /// A committed write survives a crash of the machine or of the database server:
+    /// SQLite `synchronous=FULL`, PostgreSQL `synchronous_commit=on`.
+    #[default]
+    Flushed,
+    /// A committed write survives a crash of the gateway, but the last ones (SQLite: since
+    /// its last WAL checkpoint; PostgreSQL: up to three times its `wal_writer_delay`) can be
+    /// lost when the machine or the database server crashes. Never corrupts or reorders
+    /// what stays: SQLite `synchronous=NORMAL` in WAL mode, PostgreSQL
+    /// `synchronous_commit=off`.
+    Unflushed,
+}
+
 /// How long a pooled connection may sit idle and still be handed out without a ping.
 pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
@@ -101,6 +117,11 @@ impl Store {
     /// Opens `sqlite://PATH` (created when missing, with its directory) or `postgres://…`.
     /// SQLite runs in WAL mode with `synchronous=FULL`: a committed write survives a crash.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Self::open_with(url, Commit::Flushed).await
+    }
+
+    /// [`Store::open`] with commits that return when `commit` says.
+    pub async fn open_with(url: &str, commit: Commit) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -140,11 +161,22 @@ impl Store {
             })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    match (dialect, commit) {
+                        (Dialect::Sqlite, _) => {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute(match commit {
+                                Commit::Flushed => "PRAGMA synchronous = FULL",
+                                Commit::Unflushed => "PRAGMA synchronous = NORMAL",
+                            })
+                            .await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                        }
+                        (Dialect::Postgres, Commit::Unflushed) => {
+                            conn.execute("SET synchronous_commit = off").await?;
+                        }
+                        // The server's own setting (`on` unless its operator changed it).
+                        (Dialect::Postgres, Commit::Flushed) => {}
                     }
                     Ok(())
                 })

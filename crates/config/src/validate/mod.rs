@@ -116,11 +116,17 @@ fn tls(raw: RawTls, ctx: &mut Ctx<'_>) -> Tls {
 
 fn storage(raw: RawStorage, ctx: &mut Ctx<'_>) -> Storage {
     const KEY: &str = "storage.url";
+    let synchronous_commit = raw.synchronous_commit.unwrap_or(true);
     let written = raw.url.unwrap_or_else(|| DEFAULT_STORAGE_URL.to_owned());
     let (text, inline) = if written.starts_with("env:") || written.starts_with("file:") {
         match ctx.secret(KEY, &written, false) {
             Some(secret) => (secret.expose().to_owned(), false),
-            None => return Storage { url: String::new() },
+            None => {
+                return Storage {
+                    url: String::new(),
+                    synchronous_commit,
+                };
+            }
         }
     } else {
         (written, true)
@@ -154,7 +160,10 @@ fn storage(raw: RawStorage, ctx: &mut Ctx<'_>) -> Storage {
         );
         String::new()
     };
-    Storage { url }
+    Storage {
+        url,
+        synchronous_commit,
+    }
 }
 
 /// `PATH[?options]` after `sqlite://`: the path is made absolute; `:memory:` is kept.

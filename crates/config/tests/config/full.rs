@@ -55,6 +55,7 @@ fn full_example_fields() {
     assert_eq!(c.listen.allowed_origins.len(), 2);
     assert_eq!(c.listen.max_connections, 2048);
     assert_eq!(c.storage.url, SECRETS[0].1);
+    assert!(!c.storage.synchronous_commit);
     assert_eq!(c.limits.max_sessions, 10_000);
     let RateLimitBackend::Redis { url } = &c.rate_limit.backend else {
         panic!()

@@ -70,6 +70,10 @@ const ROWS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "[storage]\nsynchronous_commit = \"off\"",
+        &["F:2:22: invalid type: string \"off\", expected a boolean"],
+    ),
+    (
         "[storage]\nurl = \"mysql://x\"",
         &[
             "F: storage.url: unsupported storage URL scheme \"mysql\": expected sqlite://PATH or postgres://…",

@@ -20,6 +20,7 @@ fn empty_file_gets_every_default() {
     assert!(config.listen.tls.is_none());
     assert_eq!(config.listen.max_connections, 1024);
     assert_eq!(config.storage.url, "sqlite:///cfg/portcullis.db");
+    assert!(config.storage.synchronous_commit);
     let limits = &config.limits;
     assert_eq!(limits.max_request_bytes, 1 << 20);
     assert_eq!(limits.max_response_bytes, 10 << 20);
@@ -298,6 +299,10 @@ const ROWS: &[(&str, Check)] = &[
     }),
     ("[storage]\nurl = \"sqlite:///srv/p.db\"", |c| {
         assert_eq!(c.storage.url, "sqlite:///srv/p.db")
+    }),
+    ("[storage]\nsynchronous_commit = false", |c| {
+        assert!(!c.storage.synchronous_commit);
+        assert_eq!(c.storage.url, "sqlite:///cfg/portcullis.db");
     }),
     (
         "[auth]\napi_keys = true\ndangerous_allow_anonymous = true\n[[auth.jwt]]\n\
