@@ -170,6 +170,11 @@ impl Store {
                             })
                             .await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            // Checkpoints run in the background (`checkpoints`), never inside
+                            // the commit that happens to cross the threshold.
+                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                            // A log that grew in a burst shrinks back when it restarts.
+                            conn.execute("PRAGMA journal_size_limit = 67108864").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                         }
                         (Dialect::Postgres, Commit::Unflushed) => {
@@ -184,6 +189,9 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(connect_err)?;
+        if dialect == Dialect::Sqlite {
+            tokio::spawn(checkpoints(pool.clone()));
+        }
         Ok(Store { pool, dialect })
     }
 
@@ -214,6 +222,51 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// How often the SQLite write-ahead log is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// A log this long (in 4 KiB pages; SQLite's own automatic threshold) is restarted from its
+/// beginning after the copy, so it stops growing even while writes never pause.
+const RESTART_AFTER_PAGES: i64 = 1000;
+
+/// Copies the SQLite write-ahead log into the database file every [`CHECKPOINT_EVERY`] until
+/// the pool closes. SQLite would otherwise checkpoint inside whichever commit crossed 1000 log
+/// pages, and that caller (an audited request) would wait for the copy and its flushes.
+///
+/// The copy is `PASSIVE` (writers go on meanwhile). A log of [`RESTART_AFTER_PAGES`] or more
+/// is then checkpointed with `RESTART`, which holds writers only for what they appended during
+/// the copy and makes the next commit start the log over: under steady writes a passive copy
+/// never catches up with the end, and the log would grow without bound.
+async fn checkpoints(pool: AnyPool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = checkpoint(&pool).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+        }
+    }
+}
+
+async fn checkpoint(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    use sqlx::Row;
+    // (busy, pages in the log, pages copied)
+    let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    let pages: i64 = row.try_get(1)?;
+    if pages >= RESTART_AFTER_PAGES {
+        pool.execute("PRAGMA wal_checkpoint(RESTART)").await?;
+    }
+    Ok(())
 }
 
 /// `sqlite://PATH` → `sqlite://PATH?mode=rwc`, creating PATH's directory. `sqlite::memory:`

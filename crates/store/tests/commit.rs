@@ -78,3 +78,84 @@ async fn postgres_commits_are_flushed_unless_asked_otherwise() {
     );
     unflushed.close().await;
 }
+
+#[tokio::test]
+async fn sqlite_checkpoints_run_in_the_background_not_inside_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    // No commit checkpoints on its own, on any connection.
+    assert_eq!(
+        on_every_connection(&store, "PRAGMA wal_autocheckpoint").await,
+        ["0", "0", "0"]
+    );
+    sqlx::query("CREATE TABLE t (b BLOB)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    for _ in 0..200 {
+        sqlx::query("INSERT INTO t (b) VALUES (randomblob(4000))")
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    // The log reaches the database file anyway: ~200 pages of it, within a few ticks.
+    let start = std::time::Instant::now();
+    while std::fs::metadata(&path).unwrap().len() < before + 200 * 4000 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the write-ahead log was never checkpointed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_log_stops_growing_under_writes_that_never_pause() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let wal = dir.path().join("s.db-wal");
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE t (b BLOB)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    // Two writers, back to back, for 3 s: ~4 KiB of log per row, and no pause for a passive
+    // checkpoint to catch up with.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        let pool = store.pool().clone();
+        writers.push(tokio::spawn(async move {
+            let mut rows = 0u64;
+            while std::time::Instant::now() < deadline {
+                sqlx::query("INSERT INTO t (b) VALUES (randomblob(4000))")
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                rows += 1;
+            }
+            rows
+        }));
+    }
+    let mut rows = 0;
+    for w in writers {
+        rows += w.await.unwrap();
+    }
+    let written = rows * 4096;
+    let log = std::fs::metadata(&wal).unwrap().len();
+    // Each row appends about three pages to the log (row, b-tree, header pages): never
+    // restarted, the log ends near three times `written`; restarted every tick or two, it
+    // holds a fraction of it.
+    assert!(
+        written > 8 * 1024 * 1024 && log < written,
+        "log of {log} bytes after {written} bytes written"
+    );
+    store.close().await;
+}
