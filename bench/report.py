@@ -16,7 +16,7 @@ from pathlib import Path
 ORDER = ["direct", "minimal", "full", "full-postgres", "contextforge"]
 LABELS = {
     "direct": "upstream directly",
-    "minimal": "Portcullis, minimal (API key, 1 policy, audit)",
+    "minimal": "Portcullis, minimal (API key, 1 policy, audit committed without flush)",
     "full": "Portcullis, full pipeline (API key, 100 policies, schema + rules, redaction, encrypted audit)",
     "full-postgres": "Portcullis, full pipeline on PostgreSQL",
     "contextforge": "ContextForge",  # bench/run's idle line names its version and workers
