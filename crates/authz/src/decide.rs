@@ -4,7 +4,7 @@
 //! - [`visible`] / [`Lister`]: whether an item shows in a list (its use is not definitely
 //!   denied whatever the arguments).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use cedar_policy::{Decision as CedarDecision, Effect, PolicyId};
 
@@ -81,6 +81,18 @@ pub mod reasons {
 /// If any satisfied permit is annotated `@approval("required")`, an allow becomes
 /// [`Verdict::ApprovalRequired`] (the strictest reading wins).
 pub fn decide(set: &PolicySet, req: &Request<'_>) -> Decision {
+    decide_with(set, req, Reuse::Yes)
+}
+
+/// Whether [`respond`] may use (and keep) a response that does not depend on the context.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reuse {
+    Yes,
+    #[cfg(test)]
+    No,
+}
+
+fn decide_with(set: &PolicySet, req: &Request<'_>, reuse: Reuse) -> Decision {
     let prepared = Names::get()
         .map_err(str::to_owned)
         .and_then(|names| entities::request(names, None, req, Args::Known(req.args), set.context));
@@ -90,7 +102,7 @@ pub fn decide(set: &PolicySet, req: &Request<'_>) -> Decision {
     };
     let subset = candidates(set, &prepared);
     let policies = subset.as_deref().unwrap_or(&set.cedar);
-    let response = AUTHORIZER.is_authorized(&prepared.request, policies, &prepared.store.entities);
+    let response = respond(set, &prepared, policies, reuse);
     let mut diagnostics: Vec<String> = response
         .diagnostics()
         .errors()
@@ -150,6 +162,45 @@ pub fn decide(set: &PolicySet, req: &Request<'_>) -> Decision {
             Decision::deny(deciding, reason, diagnostics)
         }
     }
+}
+
+/// Cedar's response to `p` under `policies` (the candidates of `set` for it).
+///
+/// The first time a (principal, target) pair meets an action under a policy set, the
+/// policies are evaluated with the context unknown: when every one of them comes out plainly
+/// true or false without an error (the common case: conditions on the target or the caller
+/// that settle before they reach `context`), that response holds whatever the context, and
+/// later calls use it instead of evaluating again. Otherwise (some policy's outcome waits on
+/// the context, or fails) every call is evaluated in full. This is exact, not a
+/// heuristic: Cedar's own evaluation is this partial evaluation with the context known, and
+/// a part of a condition that reads an unknown context stays unevaluated (a residual) rather
+/// than being guessed.
+fn respond(
+    set: &PolicySet,
+    p: &Prepared,
+    policies: &cedar_policy::PolicySet,
+    reuse: Reuse,
+) -> Arc<cedar_policy::Response> {
+    let evaluate = || Arc::new(AUTHORIZER.is_authorized(&p.request, policies, &p.store.entities));
+    if reuse != Reuse::Yes {
+        return evaluate();
+    }
+    if let Some(remembered) = p.store.remembered(set.generation, &p.action) {
+        return remembered.unwrap_or_else(evaluate);
+    }
+    let without_context = cedar_policy::Request::builder()
+        .principal(p.store.principal.clone())
+        .action(p.action.clone())
+        .resource(p.store.resource.clone())
+        .build();
+    let partial = AUTHORIZER.is_authorized_partial(&without_context, policies, &p.store.entities);
+    let settled = partial.decision().is_some()
+        && partial.nontrivial_residuals().next().is_none()
+        && partial.definitely_errored().next().is_none();
+    let response = settled.then(|| Arc::new(partial.concretize()));
+    p.store
+        .remember(set.generation, &p.action, response.clone());
+    response.unwrap_or_else(evaluate)
 }
 
 /// The policies whose scope can match (see [`crate::index`]); `None`: all of them.
@@ -287,6 +338,195 @@ mod tests {
     use super::*;
     use crate::entities::ContextKeys;
     use crate::model::{SubjectKind, ToolAttrs};
+
+    /// Condition fragments for generated policies: on the target, the caller and the context;
+    /// `limit > 100` fails on calls whose arguments have no `limit`.
+    const FRAGMENTS: [&str; 9] = [
+        "resource.read_only",
+        "resource.destructive",
+        "context.hour < 6",
+        r#"context.args has path && context.args.path like "/etc/*""#,
+        "context.args.limit > 100",
+        r#"principal in Portcullis::Role::"dev""#,
+        r#"resource.upstream == "fs""#,
+        "context.weekday == 1",
+        "!resource.open_world",
+    ];
+
+    /// One policy's text after its id: effect, scope and a condition of up to three fragments
+    /// joined by `&&` or `||`, in any order.
+    fn policy_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        (
+            any::<bool>(),
+            0usize..3,
+            0usize..2,
+            proptest::collection::vec(0..FRAGMENTS.len(), 0..4),
+            any::<bool>(),
+        )
+            .prop_map(|(permit, principal, resource, parts, and)| {
+                let effect = if permit { "permit" } else { "forbid" };
+                let principal = [
+                    "principal",
+                    r#"principal in Portcullis::Role::"dev""#,
+                    r#"principal in Portcullis::Role::"admin""#,
+                ][principal];
+                let resource = ["resource", r#"resource == Portcullis::Tool::"fs__read""#][resource];
+                let mut text = format!(
+                    r#"{effect} ({principal}, action == Portcullis::Action::"call_tool", {resource})"#
+                );
+                if !parts.is_empty() {
+                    let joined: Vec<String> =
+                        parts.iter().map(|&i| format!("({})", FRAGMENTS[i])).collect();
+                    let joiner = if and { " && " } else { " || " };
+                    text.push_str(&format!(" when {{ {} }}", joined.join(joiner)));
+                }
+                text.push(';');
+                text
+            })
+    }
+
+    fn call_args() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        proptest::prop_oneof![
+            proptest::strategy::Just(serde_json::json!({})),
+            proptest::strategy::Just(serde_json::json!({"path": "/etc/passwd"})),
+            proptest::strategy::Just(serde_json::json!({"path": "/srv/a"})),
+            proptest::strategy::Just(serde_json::json!({"limit": 5})),
+            proptest::strategy::Just(serde_json::json!({"limit": 500})),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// A response kept because it did not depend on the context is what evaluating each
+        /// call gives: for generated policy sets and a run of calls by one caller to one tool
+        /// with different contexts (hour, weekday, arguments), deciding with reuse equals
+        /// deciding with every call evaluated, verdict, policy ids, reason and diagnostics.
+        #[test]
+        fn a_kept_response_is_what_evaluating_the_call_gives(
+            texts in proptest::collection::vec(policy_text(), 1..6),
+            roles in proptest::sample::subsequence(vec!["dev", "admin"], 0..=2),
+            tool in (proptest::prelude::any::<bool>(), proptest::prelude::any::<bool>(), proptest::prelude::any::<bool>(), 0usize..2),
+            calls in proptest::collection::vec((0u8..24, 1u8..8, call_args()), 1..6),
+        ) {
+            let source: Vec<String> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| format!("@id(\"p{i}\")\n{t}"))
+                .collect();
+            let set = PolicySet::from_sources(vec![(
+                std::path::PathBuf::from("gen.cedar"),
+                source.join("\n\n"),
+            )])
+            .unwrap();
+            let subject = Subject {
+                // The same caller in every case: the entity store (and what it keeps) is
+                // shared across the generated sets, as across policy reloads.
+                id: "u".into(),
+                kind: SubjectKind::User,
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                auth_method: "api_key".into(),
+                scopes: vec![],
+                client_ip: None,
+            };
+            let (read_only, destructive, open_world, name) = tool;
+            let name = ["fs__read", "db__query"][name];
+            let target = Target::Tool(ToolAttrs {
+                upstream: name.split("__").next().unwrap_or("x").to_owned(),
+                name: name.to_owned(),
+                read_only,
+                destructive,
+                open_world,
+            });
+            for (hour, weekday, args) in &calls {
+                let req = Request {
+                    subject: &subject,
+                    action: Action::CallTool,
+                    target: &target,
+                    args: Some(args),
+                    protocol_version: "2026-07-28",
+                    time: CallTime { hour: *hour, weekday: *weekday },
+                };
+                let reused = decide_with(&set, &req, Reuse::Yes);
+                let evaluated = decide_with(&set, &req, Reuse::No);
+                proptest::prop_assert_eq!(reused.verdict, evaluated.verdict, "{}", source.join("\n"));
+                proptest::prop_assert_eq!(&reused.policy_ids, &evaluated.policy_ids);
+                proptest::prop_assert_eq!(&reused.reason, &evaluated.reason);
+                let mut a = reused.diagnostics.clone();
+                let mut b = evaluated.diagnostics.clone();
+                a.sort();
+                b.sort();
+                proptest::prop_assert_eq!(a, b);
+            }
+        }
+    }
+
+    /// A response is kept only when no policy's outcome waits on the context.
+    #[test]
+    fn a_response_is_kept_only_when_the_context_cannot_change_it() {
+        let names = Names::get().unwrap();
+        let subject = Subject {
+            id: "keep-test".into(),
+            kind: SubjectKind::User,
+            roles: vec!["dev".into()],
+            auth_method: "api_key".into(),
+            scopes: vec![],
+            client_ip: None,
+        };
+        let target = Target::Tool(ToolAttrs {
+            upstream: "fs".into(),
+            name: "fs__read".into(),
+            read_only: true,
+            destructive: false,
+            open_world: false,
+        });
+        let req = Request {
+            subject: &subject,
+            action: Action::CallTool,
+            target: &target,
+            args: None,
+            protocol_version: "2026-07-28",
+            time: CallTime {
+                hour: 3,
+                weekday: 1,
+            },
+        };
+        for (policy, kept) in [
+            (
+                r#"permit (principal, action == Portcullis::Action::"call_tool", resource) when { resource.read_only };"#,
+                true,
+            ),
+            // Settled before the context is read.
+            (
+                r#"forbid (principal, action == Portcullis::Action::"call_tool", resource) when { resource.destructive && context.hour < 6 };"#,
+                true,
+            ),
+            // Reads the context first: waits on it.
+            (
+                r#"forbid (principal, action == Portcullis::Action::"call_tool", resource) when { context.hour < 6 && resource.destructive };"#,
+                false,
+            ),
+            (
+                r#"permit (principal, action == Portcullis::Action::"call_tool", resource) when { context.args.limit > 1 };"#,
+                false,
+            ),
+        ] {
+            let set = PolicySet::from_sources(vec![(
+                std::path::PathBuf::from("k.cedar"),
+                format!("@id(\"k\")\n{policy}"),
+            )])
+            .unwrap();
+            let _ = decide(&set, &req);
+            let p = entities::request(names, None, &req, Args::Known(None), set.context).unwrap();
+            let remembered = p.store.remembered(set.generation, &p.action);
+            assert_eq!(
+                remembered.as_ref().map(Option::is_some),
+                Some(kept),
+                "{policy}"
+            );
+        }
+    }
 
     /// The scope index leaves out only policies that cannot apply: deciding with the selected
     /// subset and with the whole set gives the same response, for every example set, subject,

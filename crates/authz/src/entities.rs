@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use cedar_policy::{Context, Entities, Entity, EntityUid, RestrictedExpression};
 
@@ -87,6 +87,46 @@ pub(crate) struct Store {
     pub resource: EntityUid,
     pub upstream: Option<EntityUid>,
     pub entities: Entities,
+    /// Per (policy set, action): Cedar's response when it does not depend on the request's
+    /// context, or `None` when it does. See [`crate::decide`].
+    remembered: RwLock<Vec<Remembered>>,
+}
+
+/// A policy set's generation, an action, and Cedar's response for them if it holds for every
+/// context.
+type Remembered = (u64, EntityUid, Option<Arc<cedar_policy::Response>>);
+
+impl Store {
+    /// Most (policy set, action) pairs remembered; emptied when full.
+    const REMEMBERED: usize = 16;
+
+    /// What [`Store::remember`] kept for this policy set and action: `Some(None)` means the
+    /// response depends on the context.
+    pub(crate) fn remembered(
+        &self,
+        generation: u64,
+        action: &EntityUid,
+    ) -> Option<Option<Arc<cedar_policy::Response>>> {
+        let remembered = self.remembered.read().ok()?;
+        remembered
+            .iter()
+            .find(|(g, a, _)| *g == generation && a == action)
+            .map(|(_, _, r)| r.clone())
+    }
+
+    pub(crate) fn remember(
+        &self,
+        generation: u64,
+        action: &EntityUid,
+        response: Option<Arc<cedar_policy::Response>>,
+    ) {
+        if let Ok(mut remembered) = self.remembered.write() {
+            if remembered.len() >= Self::REMEMBERED {
+                remembered.clear();
+            }
+            remembered.push((generation, action.clone(), response));
+        }
+    }
 }
 
 /// A request ready for Cedar.
@@ -174,6 +214,7 @@ fn store(names: &Names, who: &PreparedSubject, target: &Target) -> Result<Store,
         resource,
         upstream,
         entities,
+        remembered: RwLock::default(),
     })
 }
 

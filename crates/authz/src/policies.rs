@@ -36,6 +36,9 @@ pub struct PolicySet {
     pub(crate) context: ContextKeys,
     warnings: Vec<String>,
     pub(crate) index: Index,
+    /// Tells loaded sets apart (0: the empty set), so a decision remembered for one set is
+    /// never used with another: see [`crate::entities::Store::remembered`].
+    pub(crate) generation: u64,
 }
 
 impl PolicySet {
@@ -142,8 +145,10 @@ impl PolicySet {
         let uses_args = sources.iter().any(|(_, t)| t.contains("args"));
         let context = ContextKeys::read_by(sources.iter().map(|(_, t)| t.as_str()));
         let index = Index::new(cedar.policies());
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(PolicySet {
             index,
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             cedar,
             meta,
             sources,
