@@ -141,6 +141,10 @@ fn authn_minted_jwt(b: Bencher<'_, '_>) {
 /// `n` policies like an operator's: one permit per role and tool family, a few forbids with
 /// conditions on arguments and tool attributes.
 pub fn policies(n: usize) -> PolicySet {
+    PolicySet::from_sources(vec![(PathBuf::from("bench.cedar"), policies_text(n))]).unwrap()
+}
+
+fn policies_text(n: usize) -> String {
     let mut text = String::new();
     for i in 0..n {
         let text_i = match i % 4 {
@@ -161,12 +165,29 @@ pub fn policies(n: usize) -> PolicySet {
     }
     // The one that decides the benchmarked request.
     text.push_str("@id(\"dev-read-only\")\npermit (principal in Portcullis::Role::\"dev\", action == Portcullis::Action::\"call_tool\", resource)\nwhen { resource.read_only };\n");
-    PolicySet::from_sources(vec![(PathBuf::from("bench.cedar"), text)]).unwrap()
+    text
 }
 
+/// The same caller, tool and arguments decided again: the policies settle without the
+/// context, so after the first call the decision reuses Cedar's response.
 #[divan::bench(args = [10, 100, 1000])]
 fn authz_decide(b: Bencher<'_, '_>, n: usize) {
-    let set = policies(n);
+    authz_bench(b, policies(n));
+}
+
+/// As [`authz_decide`], plus one forbid that reads the context before anything else: no
+/// response can be reused, so every call is evaluated by Cedar.
+#[divan::bench(args = [10, 100, 1000])]
+fn authz_decide_evaluated(b: Bencher<'_, '_>, n: usize) {
+    let mut text = policies_text(n);
+    text.push_str("@id(\"night\")\nforbid (principal, action == Portcullis::Action::\"call_tool\", resource)\nwhen { context.hour < 6 && resource.destructive };\n");
+    authz_bench(
+        b,
+        PolicySet::from_sources(vec![(PathBuf::from("bench.cedar"), text)]).unwrap(),
+    );
+}
+
+fn authz_bench(b: Bencher<'_, '_>, set: PolicySet) {
     let subject = Subject {
         id: "alice".into(),
         kind: SubjectKind::User,

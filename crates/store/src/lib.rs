@@ -84,7 +84,8 @@ pub enum StoreError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Commit {
     /// A committed write survives a crash of the machine or of the database server:
-    /// SQLite `synchronous=FULL`, PostgreSQL `synchronous_commit=on`.
+    /// SQLite `synchronous=FULL`; PostgreSQL as its server is set (`synchronous_commit=on`
+    /// unless its operator chose otherwise).
     #[default]
     Flushed,
     /// A committed write survives a crash of the gateway, but the last ones (SQLite: since
