@@ -243,16 +243,25 @@ const RESTART_AFTER_PAGES: i64 = 1000;
 async fn checkpoints(pool: AnyPool) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Said once when checkpoints start failing and once when they work again, not every tick.
+    let mut failing = false;
     loop {
         tick.tick().await;
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = checkpoint(&pool).await {
-            if pool.is_closed() {
-                return;
+        match checkpoint(&pool).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("SQLite checkpoints work again");
             }
-            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+            Ok(()) => {}
+            Err(_) if pool.is_closed() => return,
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, retry_every = ?CHECKPOINT_EVERY, "SQLite checkpoint failed; the write-ahead log grows until one succeeds");
+            }
+            Err(_) => {}
         }
     }
 }
