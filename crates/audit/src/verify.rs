@@ -139,6 +139,11 @@ impl VerifyReport {
 /// Checks the whole chain in the store against checkpoints signed by `trusted`.
 /// `Err` only when the store cannot be read; tampering is a [`Problem`] in the report.
 pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport, AuditError> {
+    // A gateway may be appending while this runs, and each read sees the store as it is then.
+    // The head is read first: every record and checkpoint it vouches for was committed with or
+    // before it, so the later reads see them. Records appended after it are judged against a
+    // second read of the head, taken after the walk.
+    let head = table::read_head(store).await?;
     let all = table::checkpoints(store).await?;
     let mut problems: Vec<Problem> = Vec::new();
     let mut valid: Vec<Checkpoint> = Vec::new();
@@ -175,7 +180,6 @@ pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport
                 ),
             });
         }
-        let head = table::read_head(store).await?;
         if head.checkpoint_seq >= start
             && head.checkpoint_seq <= last
             && !valid.iter().any(|c| c.seq == head.checkpoint_seq)
@@ -196,21 +200,24 @@ pub async fn verify(store: &Store, trusted: &TrustedKeys) -> Result<VerifyReport
                     head.seq
                 ),
             });
-        } else if head.seq < last {
-            problems.push(Problem {
-                seq: head.seq + 1,
-                kind: ProblemKind::BeyondHead,
-                detail: format!(
-                    "records after the chain head (seq {}) up to {last}",
-                    head.seq
-                ),
-            });
-        } else if head.hash != walk.prev {
-            problems.push(Problem {
-                seq: last,
-                kind: ProblemKind::HeadMismatch,
-                detail: "the chain head's hash is not the last record's".to_owned(),
-            });
+        } else {
+            let end = table::read_head(store).await?;
+            if end.seq < last {
+                problems.push(Problem {
+                    seq: end.seq + 1,
+                    kind: ProblemKind::BeyondHead,
+                    detail: format!(
+                        "records after the chain head (seq {}) up to {last}",
+                        end.seq
+                    ),
+                });
+            } else if end.seq == last && end.hash != walk.prev {
+                problems.push(Problem {
+                    seq: last,
+                    kind: ProblemKind::HeadMismatch,
+                    detail: "the chain head's hash is not the last record's".to_owned(),
+                });
+            }
         }
     }
     let problem = problems.into_iter().min_by_key(|p| p.seq);

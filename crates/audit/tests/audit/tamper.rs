@@ -295,3 +295,42 @@ async fn postgres_detects_each_kind_of_tampering() {
         store.close().await;
     }
 }
+
+/// `verify` run while a writer appends and signs checkpoints sees an intact chain: what it
+/// reads at different moments (head, checkpoints, records) is never taken for tampering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_beside_a_busy_writer_finds_the_chain_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in testing::both(dir.path()).await.unwrap() {
+        let pem = signing_key_pem();
+        // A checkpoint every 2 records: the head's checkpoint moves all the time.
+        let log = AuditLog::open(
+            store.clone(),
+            &with_signing_key(config(2), &pem),
+            dir.path(),
+        )
+        .await
+        .unwrap();
+        let writer = tokio::spawn(async move {
+            for i in (1..=240).step_by(4) {
+                let group: Vec<_> = (i..i + 4).map(|j| log.append(draft(j))).collect();
+                for appended in futures::future::join_all(group).await {
+                    appended.unwrap();
+                }
+            }
+            log.shutdown().await.unwrap();
+        });
+        let mut verified = 0;
+        while !writer.is_finished() {
+            let report = verify(&store, &trusted(&pem)).await.unwrap();
+            assert!(report.intact(), "{report:?}");
+            verified += 1;
+        }
+        writer.await.unwrap();
+        let report = verify(&store, &trusted(&pem)).await.unwrap();
+        assert!(report.intact(), "{report:?}");
+        assert_eq!(report.records, 240);
+        assert!(verified > 1, "verify never ran beside the writer");
+        store.close().await;
+    }
+}
