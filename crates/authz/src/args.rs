@@ -30,9 +30,16 @@ pub struct NotAnObject(pub &'static str);
 
 /// `context.args` for a call: an object as a record; absent or `null` as an empty record.
 pub fn args_record(args: Option<&Value>) -> Result<RestrictedExpression, NotAnObject> {
+    check_object(args)?;
+    Ok(args
+        .filter(|v| v.is_object())
+        .map_or_else(empty_record, to_cedar))
+}
+
+/// What [`args_record`] refuses, without converting anything.
+pub fn check_object(args: Option<&Value>) -> Result<(), NotAnObject> {
     match args {
-        None | Some(Value::Null) => Ok(empty_record()),
-        Some(v @ Value::Object(_)) => Ok(to_cedar(v)),
+        None | Some(Value::Null | Value::Object(_)) => Ok(()),
         Some(Value::Array(_)) => Err(NotAnObject("an array")),
         Some(Value::String(_)) => Err(NotAnObject("a string")),
         Some(Value::Number(_)) => Err(NotAnObject("a number")),

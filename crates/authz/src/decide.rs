@@ -6,9 +6,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use cedar_policy::{Decision as CedarDecision, Effect, PolicyId};
+use cedar_policy::{Decision as CedarDecision, Effect, EntityUid, PolicyId};
 
-use crate::entities::{self, Args, Prepared, PreparedSubject};
+use crate::entities::{self, Args, Parties, PreparedSubject, Store};
 use crate::index::Facts;
 use crate::model::{Action, CallTime, Request, Subject, Target};
 use crate::policies::PolicySet;
@@ -93,16 +93,20 @@ enum Reuse {
 }
 
 fn decide_with(set: &PolicySet, req: &Request<'_>, reuse: Reuse) -> Decision {
-    let prepared = Names::get()
+    let parties = Names::get()
         .map_err(str::to_owned)
-        .and_then(|names| entities::request(names, None, req, Args::Known(req.args), set.context));
-    let prepared = match prepared {
+        .and_then(|names| entities::parties(names, None, req))
+        .and_then(|parties| entities::check_context(req, set.context).map(|()| parties));
+    let parties = match parties {
         Ok(p) => p,
         Err(e) => return Decision::deny(Vec::new(), reasons::BAD_REQUEST, vec![e]),
     };
-    let subset = candidates(set, &prepared);
+    let subset = candidates(set, &parties.action, &parties.store);
     let policies = subset.as_deref().unwrap_or(&set.cedar);
-    let response = respond(set, &prepared, policies, reuse);
+    let response = match respond(set, req, &parties, policies, reuse) {
+        Ok(r) => r,
+        Err(e) => return Decision::deny(Vec::new(), reasons::BAD_REQUEST, vec![e]),
+    };
     let mut diagnostics: Vec<String> = response
         .diagnostics()
         .errors()
@@ -177,16 +181,26 @@ fn decide_with(set: &PolicySet, req: &Request<'_>, reuse: Reuse) -> Decision {
 /// than being guessed.
 fn respond(
     set: &PolicySet,
-    p: &Prepared,
+    req: &Request<'_>,
+    p: &Parties,
     policies: &cedar_policy::PolicySet,
     reuse: Reuse,
-) -> Arc<cedar_policy::Response> {
-    let evaluate = || Arc::new(AUTHORIZER.is_authorized(&p.request, policies, &p.store.entities));
+) -> Result<Arc<cedar_policy::Response>, String> {
+    // The call's context is built only here: a kept response never reads it.
+    let evaluate = || {
+        let request =
+            entities::cedar_request(&p.action, &p.store, req, Args::Known(req.args), set.context)?;
+        Ok(Arc::new(AUTHORIZER.is_authorized(
+            &request,
+            policies,
+            &p.store.entities,
+        )))
+    };
     if reuse != Reuse::Yes {
         return evaluate();
     }
     if let Some(remembered) = p.store.remembered(set.generation, &p.action) {
-        return remembered.unwrap_or_else(evaluate);
+        return remembered.map_or_else(evaluate, Ok);
     }
     let without_context = cedar_policy::Request::builder()
         .principal(p.store.principal.clone())
@@ -200,17 +214,21 @@ fn respond(
     let response = settled.then(|| Arc::new(partial.concretize()));
     p.store
         .remember(set.generation, &p.action, response.clone());
-    response.unwrap_or_else(evaluate)
+    response.map_or_else(evaluate, Ok)
 }
 
 /// The policies whose scope can match (see [`crate::index`]); `None`: all of them.
-fn candidates(set: &PolicySet, p: &Prepared) -> Option<std::sync::Arc<cedar_policy::PolicySet>> {
+fn candidates(
+    set: &PolicySet,
+    action: &EntityUid,
+    store: &Store,
+) -> Option<std::sync::Arc<cedar_policy::PolicySet>> {
     set.index.select(&Facts {
-        principal: &p.store.principal,
-        roles: &p.store.roles,
-        action: &p.action,
-        resource: &p.store.resource,
-        upstream: p.store.upstream.as_ref(),
+        principal: &store.principal,
+        roles: &store.roles,
+        action,
+        resource: &store.resource,
+        upstream: store.upstream.as_ref(),
     })
 }
 
@@ -247,7 +265,7 @@ fn visible_with(set: &PolicySet, names: &Names, who: &PreparedSubject, req: &Req
         return match entities::request(names, Some(who), &concrete, Args::Known(None), set.context)
         {
             Ok(p) => {
-                let subset = candidates(set, &p);
+                let subset = candidates(set, &p.action, &p.store);
                 let policies = subset.as_deref().unwrap_or(&set.cedar);
                 let r = AUTHORIZER.is_authorized(&p.request, policies, &p.store.entities);
                 r.decision() == CedarDecision::Allow
@@ -262,7 +280,7 @@ fn visible_with(set: &PolicySet, names: &Names, who: &PreparedSubject, req: &Req
     let Ok(p) = entities::request(names, Some(who), req, Args::Unknown, set.context) else {
         return false;
     };
-    let subset = candidates(set, &p);
+    let subset = candidates(set, &p.action, &p.store);
     let policies = subset.as_deref().unwrap_or(&set.cedar);
     let r = AUTHORIZER.is_authorized_partial(&p.request, policies, &p.store.entities);
     r.decision() != Some(CedarDecision::Deny) && !r.definitely_errored().any(|id| forbid(set, id))
@@ -528,6 +546,64 @@ mod tests {
         }
     }
 
+    /// Arguments that are not an object are refused when a policy can read them, also once a
+    /// response that never reads them is kept (the context is not built for a kept response).
+    #[test]
+    fn arguments_that_are_not_an_object_are_refused_with_a_kept_response() {
+        let subject = Subject {
+            id: "keep-args".into(),
+            kind: SubjectKind::User,
+            roles: vec!["dev".into()],
+            auth_method: "api_key".into(),
+            scopes: vec![],
+            client_ip: None,
+        };
+        let target = Target::Tool(ToolAttrs {
+            upstream: "fs".into(),
+            name: "fs__list".into(),
+            read_only: true,
+            destructive: false,
+            open_world: false,
+        });
+        let call = |args| Request {
+            subject: &subject,
+            action: Action::CallTool,
+            target: &target,
+            args,
+            protocol_version: "2026-07-28",
+            time: CallTime {
+                hour: 3,
+                weekday: 1,
+            },
+        };
+        let set = PolicySet::from_sources(vec![(
+            std::path::PathBuf::from("k.cedar"),
+            r#"@id("k")
+permit (principal, action == Portcullis::Action::"call_tool", resource)
+when { resource.read_only || context.args.limit > 1 };"#
+                .into(),
+        )])
+        .unwrap();
+        let object = serde_json::json!({"limit": 0});
+        let array = serde_json::json!([1]);
+        for _ in 0..2 {
+            assert_eq!(decide(&set, &call(Some(&object))).verdict, Verdict::Allow);
+            let refused = decide(&set, &call(Some(&array)));
+            assert_eq!(refused.verdict, Verdict::Deny);
+            assert_eq!(refused.reason, reasons::BAD_REQUEST);
+            assert!(
+                refused.diagnostics.iter().any(|d| d.contains("an array")),
+                "{:?}",
+                refused.diagnostics
+            );
+        }
+        let p = entities::parties(Names::get().unwrap(), None, &call(None)).unwrap();
+        assert!(matches!(
+            p.store.remembered(set.generation, &p.action),
+            Some(Some(_))
+        ));
+    }
+
     /// The scope index leaves out only policies that cannot apply: deciding with the selected
     /// subset and with the whole set gives the same response, for every example set, subject,
     /// action and target tried.
@@ -625,7 +701,7 @@ mod tests {
                             );
                             let what = format!("{set_name} {roles:?} {action} {target:?}");
                             assert_same_answer(&full, &with_all, &what);
-                            let subset = candidates(&set, &p);
+                            let subset = candidates(&set, &p.action, &p.store);
                             let part = AUTHORIZER.is_authorized(
                                 &p.request,
                                 subset.as_deref().unwrap_or(&set.cedar),

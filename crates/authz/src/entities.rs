@@ -172,6 +172,28 @@ pub(crate) fn request(
     args_mode: Args<'_>,
     keys: ContextKeys,
 ) -> Result<Prepared, String> {
+    let Parties { action, store } = parties(names, who, req)?;
+    let request = cedar_request(&action, &store, req, args_mode, keys)?;
+    Ok(Prepared {
+        request,
+        action,
+        store,
+    })
+}
+
+/// A request's action and its (principal, target) entity store: all of its Cedar request but
+/// the context, which only a full evaluation reads (see [`crate::decide`]).
+pub(crate) struct Parties {
+    pub action: EntityUid,
+    pub store: Arc<Store>,
+}
+
+/// [`request`] without the context.
+pub(crate) fn parties(
+    names: &Names,
+    who: Option<&PreparedSubject>,
+    req: &Request<'_>,
+) -> Result<Parties, String> {
     let action = names
         .action(req.action)
         .ok_or_else(|| format!("action {} is not in the schema", req.action))?
@@ -183,20 +205,34 @@ pub(crate) fn request(
             store(names, &subject(names, req.subject)?, req.target)
         })?,
     };
-    let context = context(req, args_mode, keys)?;
-    let request = cedar_policy::Request::new(
+    Ok(Parties { action, store })
+}
+
+/// The Cedar request of `parties` with `req`'s context.
+pub(crate) fn cedar_request(
+    action: &EntityUid,
+    store: &Store,
+    req: &Request<'_>,
+    args_mode: Args<'_>,
+    keys: ContextKeys,
+) -> Result<cedar_policy::Request, String> {
+    cedar_policy::Request::new(
         store.principal.clone(),
         action.clone(),
         store.resource.clone(),
-        context,
+        context(req, args_mode, keys)?,
         None,
     )
-    .map_err(|e| format!("request: {e}"))?;
-    Ok(Prepared {
-        request,
-        action,
-        store,
-    })
+    .map_err(|e| format!("request: {e}"))
+}
+
+/// Fails exactly when building `req`'s context (with known arguments) would, without building
+/// it: a request refused for its context is refused whether or not a policy reads it.
+pub(crate) fn check_context(req: &Request<'_>, keys: ContextKeys) -> Result<(), String> {
+    if keys.has("args") {
+        args::check_object(req.args).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn store(names: &Names, who: &PreparedSubject, target: &Target) -> Result<Store, String> {

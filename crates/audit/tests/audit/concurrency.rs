@@ -6,11 +6,7 @@ use std::collections::BTreeSet;
 use portcullis_audit::{AuditLog, TrustedKeys, verify};
 use portcullis_store::testing;
 
-use super::support::{all_records, config, draft, signing_key_pem, with_signing_key};
-
-fn trusted(pem: &str) -> TrustedKeys {
-    TrustedKeys::new([portcullis_audit::signing::verifying_key_from_pem(pem).unwrap()])
-}
+use super::support::{all_records, config, draft, signing_key_pem, trusted, with_signing_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_form_one_gap_free_chain_on_both_backends() {

@@ -32,6 +32,13 @@ pub fn signing_key_pem() -> String {
         .to_string()
 }
 
+/// The keys `verify` trusts: the public half of `pem`.
+pub fn trusted(pem: &str) -> portcullis_audit::TrustedKeys {
+    portcullis_audit::TrustedKeys::new([
+        portcullis_audit::signing::verifying_key_from_pem(pem).unwrap()
+    ])
+}
+
 pub fn with_signing_key(mut config: Audit, pem: &str) -> Audit {
     config.signing_key = Some(Secret::new("file:test.pem", pem));
     config

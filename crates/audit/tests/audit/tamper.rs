@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use portcullis_audit::{AuditLog, ProblemKind, TrustedKeys, chain, verify};
+use portcullis_audit::{AuditLog, ProblemKind, chain, verify};
 use portcullis_store::{Store, testing};
 use proptest::prelude::*;
 
 use super::support::{
-    all_records, config, draft, exec, insert_raw, signing_key_pem, with_signing_key,
+    all_records, config, draft, exec, insert_raw, signing_key_pem, trusted, with_signing_key,
 };
 
 #[derive(Debug, Clone)]
@@ -106,10 +106,6 @@ async fn fill(store: &Store, key_pem: &str, n: u64, every: u64, sign_tail: bool,
     } else {
         log.flush().await.unwrap();
     }
-}
-
-fn trusted(pem: &str) -> TrustedKeys {
-    TrustedKeys::new([portcullis_audit::signing::verifying_key_from_pem(pem).unwrap()])
 }
 
 /// Applies `tamper`; returns the seq `verify` must name and the kinds it may report.
