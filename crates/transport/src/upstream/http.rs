@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use portcullis_config::Secret;
 use portcullis_mcp::headers::{self as mcp_headers, encode_value};
 use portcullis_mcp::{Era, Id, Message, Method, Notification, Outcome, Request, Response};
@@ -40,6 +39,9 @@ struct Shared {
     /// Parsed once: parsing on every request (IDNA and all) showed in profiles.
     url: reqwest::Url,
     client: reqwest::Client,
+    /// POSTs to a plain-HTTP upstream go through connections the calling task drives itself
+    /// ([`direct`]); `None` for `https://`, which reqwest serves.
+    direct: Option<Arc<direct::Direct>>,
     headers: HeaderMap,
     limits: UpstreamLimits,
     session: RwLock<Option<Session>>,
@@ -55,6 +57,9 @@ struct Shared {
 
 #[path = "http_listen.rs"]
 mod listen;
+
+#[path = "direct.rs"]
+mod direct;
 
 pub struct HttpUpstream {
     shared: Arc<Shared>,
@@ -117,10 +122,12 @@ impl HttpUpstream {
             .build()
             .map_err(|e| UpstreamError::Connect(e.to_string()))?;
         let (notifications, _) = broadcast::channel(256);
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| UpstreamError::Connect(format!("upstream url: {e}")))?;
         let shared = Arc::new(Shared {
             name: name.to_owned(),
-            url: reqwest::Url::parse(url)
-                .map_err(|e| UpstreamError::Connect(format!("upstream url: {e}")))?,
+            direct: direct::Direct::new(&url, CONNECT_TIMEOUT).map(Arc::new),
+            url,
             client,
             headers,
             limits,
@@ -255,7 +262,7 @@ impl Shared {
         session_id: Option<&str>,
         version: &str,
         route: Route<'_>,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    ) -> Result<Reply, UpstreamError> {
         self.post_bytes(
             req.to_bytes(),
             Some(&req.method),
@@ -272,7 +279,7 @@ impl Shared {
         session: &Session,
         method: &str,
         name: Option<&str>,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    ) -> Result<Reply, UpstreamError> {
         let method = (!method.is_empty()).then_some(method);
         let version = session.identity.protocol_version.as_str();
         let route = Route { name, params: &[] };
@@ -289,7 +296,7 @@ impl Shared {
         version: &str,
         session_id: Option<&str>,
         route: Route<'_>,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    ) -> Result<Reply, UpstreamError> {
         // With a token the gateway obtains itself, a 401 means the token went stale (revoked,
         // keys rotated): fetch a new one and send once more.
         let bytes = bytes::Bytes::from(bytes);
@@ -308,13 +315,21 @@ impl Shared {
         }
     }
 
-    /// The `Authorization` header of the gateway's own token, if it obtains one.
+    /// `rb` with the `Authorization` header of the gateway's own token, if it obtains one.
     pub(super) async fn authorize(
         &self,
         rb: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, UpstreamError> {
+        Ok(match self.bearer().await? {
+            Some(value) => rb.header(reqwest::header::AUTHORIZATION, value),
+            None => rb,
+        })
+    }
+
+    /// The `Authorization` value of the gateway's own token, if it obtains one.
+    async fn bearer(&self) -> Result<Option<HeaderValue>, UpstreamError> {
         let Some(tokens) = &self.tokens else {
-            return Ok(rb);
+            return Ok(None);
         };
         let token = tokens.token().await.map_err(|e| {
             UpstreamError::Connect(format!("no access token for the upstream: {e}"))
@@ -324,7 +339,7 @@ impl Shared {
                 UpstreamError::Connect("access token is not a valid header value".into())
             })?;
         value.set_sensitive(true);
-        Ok(rb.header(reqwest::header::AUTHORIZATION, value))
+        Ok(Some(value))
     }
 
     async fn post_once(
@@ -334,31 +349,48 @@ impl Shared {
         version: &str,
         session_id: Option<&str>,
         route: Route<'_>,
-    ) -> Result<reqwest::Response, UpstreamError> {
-        let mut rb = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json")
-            .header(mcp_headers::PROTOCOL_VERSION, version)
-            .body(bytes);
+    ) -> Result<Reply, UpstreamError> {
+        let mut headers = self.headers.clone();
+        let mut add = |name: HeaderName, value: &str| {
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                UpstreamError::Protocol(format!("{name}: not a valid header value"))
+            })?;
+            headers.append(name, value);
+            Ok::<(), UpstreamError>(())
+        };
+        add(ACCEPT, "application/json, text/event-stream")?;
+        add(CONTENT_TYPE, "application/json")?;
+        add(
+            HeaderName::from_static(mcp_headers::PROTOCOL_VERSION),
+            version,
+        )?;
         if let Some(m) = method {
-            rb = rb.header(mcp_headers::METHOD, m);
+            add(HeaderName::from_static(mcp_headers::METHOD), m)?;
         }
         if let Some(n) = route.name {
-            rb = rb.header(mcp_headers::NAME, encode_value(n));
+            add(HeaderName::from_static(mcp_headers::NAME), &encode_value(n))?;
         }
         for (header, value) in route.params {
-            rb = rb.header(header.as_str(), value.as_str());
+            let name = HeaderName::from_bytes(header.as_bytes())
+                .map_err(|_| UpstreamError::Protocol(format!("{header}: not a header name")))?;
+            add(name, value)?;
         }
         if let Some(s) = session_id {
-            rb = rb.header(mcp_headers::SESSION_ID, s);
+            add(HeaderName::from_static(mcp_headers::SESSION_ID), s)?;
         }
-        self.authorize(rb)
-            .await?
+        if let Some(value) = self.bearer().await? {
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        if let Some(direct) = &self.direct {
+            return direct.post(headers, bytes).await.map(Reply::from);
+        }
+        self.client
+            .post(self.url.clone())
+            .headers(headers)
+            .body(bytes)
             .send()
             .await
+            .map(Reply::from)
             .map_err(|e| UpstreamError::Connect(without_url(&e)))
     }
 
@@ -393,7 +425,7 @@ impl Shared {
 
     async fn read(
         self: &Arc<Self>,
-        resp: reqwest::Response,
+        mut resp: Reply,
         id: i64,
         session: &Session,
         events: Option<&mpsc::Sender<Event>>,
@@ -422,9 +454,8 @@ impl Shared {
             };
         }
         let mut decoder = SseDecoder::new(usize::try_from(limit).unwrap_or(usize::MAX));
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
+        while let Some(chunk) = resp.chunk().await {
+            let chunk = chunk?;
             let evs = decoder
                 .feed(&chunk)
                 .map_err(|_| UpstreamError::TooLarge(limit))?;
@@ -615,7 +646,7 @@ impl Drop for CancelGuard {
     }
 }
 
-async fn read_limited(resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, UpstreamError> {
+async fn read_limited(mut resp: Reply, limit: u64) -> Result<Vec<u8>, UpstreamError> {
     let declared = resp.content_length();
     if declared.is_some_and(|l| l > limit) {
         return Err(UpstreamError::TooLarge(limit));
@@ -624,15 +655,76 @@ async fn read_limited(resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, Up
     // while it grows, no capacity left over.
     let capacity = declared.and_then(|l| usize::try_from(l).ok()).unwrap_or(0);
     let mut out = Vec::with_capacity(capacity);
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
+    while let Some(chunk) = resp.chunk().await {
+        let chunk = chunk?;
         if out.len() as u64 + chunk.len() as u64 > limit {
             return Err(UpstreamError::TooLarge(limit));
         }
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// An upstream's HTTP response, from either client.
+pub(super) struct Reply {
+    status: reqwest::StatusCode,
+    headers: HeaderMap,
+    body: ReplyBody,
+}
+
+enum ReplyBody {
+    Direct(direct::Body),
+    Reqwest(reqwest::Response),
+}
+
+impl From<http::Response<direct::Body>> for Reply {
+    fn from(resp: http::Response<direct::Body>) -> Reply {
+        let (parts, body) = resp.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: ReplyBody::Direct(body),
+        }
+    }
+}
+
+impl From<reqwest::Response> for Reply {
+    fn from(mut resp: reqwest::Response) -> Reply {
+        Reply {
+            status: resp.status(),
+            headers: std::mem::take(resp.headers_mut()),
+            body: ReplyBody::Reqwest(resp),
+        }
+    }
+}
+
+impl Reply {
+    fn status(&self) -> reqwest::StatusCode {
+        self.status
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    fn content_length(&self) -> Option<u64> {
+        self.headers
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// The body's next chunk; `None` at its end.
+    async fn chunk(&mut self) -> Option<Result<bytes::Bytes, UpstreamError>> {
+        match &mut self.body {
+            ReplyBody::Direct(body) => body.chunk().await,
+            ReplyBody::Reqwest(resp) => resp
+                .chunk()
+                .await
+                .map_err(|e| UpstreamError::Connect(without_url(&e)))
+                .transpose(),
+        }
+    }
 }
 
 /// reqwest errors carry the URL, which may hold credentials in its query; keep only the kind.

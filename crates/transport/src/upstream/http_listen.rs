@@ -108,5 +108,8 @@ async fn listen_legacy(shared: &Arc<Shared>, session: &Session) -> Result<(), Up
         return Err(UpstreamError::Status(resp.status().as_u16()));
     }
     // No response is awaited on this stream (id 0 is never used for a request).
-    shared.read(resp, 0, session, None, None).await.map(|_| ())
+    shared
+        .read(super::Reply::from(resp), 0, session, None, None)
+        .await
+        .map(|_| ())
 }
