@@ -14,6 +14,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt as _;
 use http::header::HOST;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::Full;
@@ -219,6 +220,32 @@ impl Body {
     }
 }
 
+impl Body {
+    /// Reads what is left of the body if it has already arrived (an SSE stream's end after
+    /// the awaited response), so its connection can be reused; a body still being sent is
+    /// dropped with its connection.
+    pub(super) fn finish(mut self) {
+        for _ in 0..8 {
+            match self.chunk().now_or_never() {
+                Some(Some(Ok(_))) => {}
+                _ => return,
+            }
+        }
+    }
+}
+
+impl Drop for Body {
+    /// Nothing left to read (an empty `202`, or the end was read): the connection is idle and
+    /// kept. Anything still unread closes it with the body.
+    fn drop(&mut self) {
+        if self.body.is_end_stream()
+            && let Some(conn) = self.conn.take()
+        {
+            self.pool.checkin(conn);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -239,6 +266,10 @@ mod tests {
         AnswerAndClose,
         /// Answers with `connection: close` and closes at once.
         AnswerClosing,
+        /// Answers `202` with no body.
+        Accepted,
+        /// Answers with the body as one chunk of a chunked body, its end in the same write.
+        Chunked,
         /// Closes the connection without answering.
         Close,
         /// Sends the head and part of a chunked body, then waits.
@@ -292,6 +323,20 @@ mod tests {
                                 socket.write_all(answer.as_bytes()).await.unwrap();
                                 socket.write_all(&body).await.unwrap();
                                 break;
+                            }
+                            Then::Chunked => {
+                                let mut answer = format!(
+                                    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n",
+                                    body.len()
+                                )
+                                .into_bytes();
+                                answer.extend_from_slice(&body);
+                                answer.extend_from_slice(b"\r\n0\r\n\r\n");
+                                socket.write_all(&answer).await.unwrap();
+                            }
+                            Then::Accepted => {
+                                let answer = "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n";
+                                socket.write_all(answer.as_bytes()).await.unwrap();
                             }
                             Then::Close => break,
                             Then::Stall => {
@@ -451,6 +496,36 @@ mod tests {
         assert!(pool.idle.lock().unwrap().is_empty());
         assert_eq!(post(&pool, "next").await.unwrap(), "next");
         assert_eq!(s.accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_empty_answer_dropped_unread_keeps_its_connection() {
+        let s = server(|_| Then::Accepted).await;
+        let pool = pool(&s.url);
+        for _ in 0..3 {
+            let resp = pool
+                .post(HeaderMap::new(), Bytes::from_static(b"{}"))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), http::StatusCode::ACCEPTED);
+        }
+        assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_body_whose_end_already_arrived_is_finished_and_its_connection_kept() {
+        let s = server(|_| Then::Chunked).await;
+        let pool = pool(&s.url);
+        for _ in 0..3 {
+            let mut resp = pool
+                .post(HeaderMap::new(), Bytes::from_static(b"event"))
+                .await
+                .unwrap();
+            let first = resp.body_mut().chunk().await.unwrap().unwrap();
+            assert_eq!(&first[..], b"event");
+            resp.into_body().finish();
+        }
+        assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

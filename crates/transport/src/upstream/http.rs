@@ -478,6 +478,7 @@ impl Shared {
                         id: Some(Id::Int(rid)),
                         outcome,
                     }) if rid == id => {
+                        resp.finish();
                         return Ok(Posted::Outcome(outcome));
                     }
                     Message::Response(_) => {
@@ -712,6 +713,15 @@ impl Reply {
             .get(reqwest::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
+    }
+
+    /// Reads the rest of the body if it already arrived, so the connection can serve another
+    /// request; otherwise drops it.
+    fn finish(self) {
+        match self.body {
+            ReplyBody::Direct(body) => body.finish(),
+            ReplyBody::Reqwest(_) => {}
+        }
     }
 
     /// The body's next chunk; `None` at its end.
