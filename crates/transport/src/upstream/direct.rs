@@ -43,6 +43,8 @@ pub(super) struct Direct {
     authority: HeaderValue,
     target: Uri,
     connect_timeout: Duration,
+    idle_for: Duration,
+    /// Oldest first (each is pushed when it comes back).
     idle: Mutex<Vec<(Box<Conn>, Instant)>>,
 }
 
@@ -71,6 +73,7 @@ impl Direct {
             authority: HeaderValue::from_str(&authority).ok()?,
             target: Uri::try_from(target).ok()?,
             connect_timeout,
+            idle_for: IDLE_FOR,
             idle: Mutex::default(),
         })
     }
@@ -128,22 +131,29 @@ impl Direct {
         }
     }
 
-    /// An idle connection that has not sat too long, newest first.
+    /// The connection that came back last, if it has not sat too long.
     fn checkout(&self) -> Option<Box<Conn>> {
         let mut idle = self.idle.lock().ok()?;
-        while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < IDLE_FOR {
-                return Some(conn);
-            }
+        let (conn, since) = idle.pop()?;
+        if since.elapsed() < self.idle_for {
+            return Some(conn);
         }
+        // It and every older one sat too long.
+        idle.clear();
         None
     }
 
+    /// Pools `conn`, closing the connections that sat idle too long (the upstream has likely
+    /// closed its end of them by now).
     fn checkin(&self, conn: Box<Conn>) {
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < MAX_IDLE
-        {
-            idle.push((conn, Instant::now()));
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        let stale = idle.partition_point(|(_, since)| now.duration_since(*since) >= self.idle_for);
+        idle.drain(..stale);
+        if idle.len() < MAX_IDLE {
+            idle.push((conn, now));
         }
     }
 
@@ -526,6 +536,25 @@ mod tests {
             resp.into_body().finish();
         }
         assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_idle_too_long_are_closed_not_reused() {
+        let mut s = server(|_| Then::Answer).await;
+        let mut pool = Direct::new(&s.url, Duration::from_secs(5)).unwrap();
+        pool.idle_for = Duration::from_millis(100);
+        let pool = Arc::new(pool);
+        let (a, b) = (Arc::clone(&pool), Arc::clone(&pool));
+        let (x, y) = tokio::join!(post(&a, "x"), post(&b, "y"));
+        assert_eq!((x.unwrap(), y.unwrap()), ("x".into(), "y".into()));
+        assert_eq!(pool.idle.lock().unwrap().len(), 2);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(post(&pool, "z").await.unwrap(), "z");
+        // Both old connections were closed; only the new one is pooled.
+        s.closed.recv().await.unwrap();
+        s.closed.recv().await.unwrap();
+        assert_eq!(pool.idle.lock().unwrap().len(), 1);
+        assert_eq!(s.accepted.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
