@@ -101,9 +101,7 @@ fn decide_with(set: &PolicySet, req: &Request<'_>, reuse: Reuse) -> Decision {
         Ok(p) => p,
         Err(e) => return Decision::deny(Vec::new(), reasons::BAD_REQUEST, vec![e]),
     };
-    let subset = candidates(set, &parties.action, &parties.store);
-    let policies = subset.as_deref().unwrap_or(&set.cedar);
-    let response = match respond(set, req, &parties, policies, reuse) {
+    let response = match respond(set, req, &parties, reuse) {
         Ok(r) => r,
         Err(e) => return Decision::deny(Vec::new(), reasons::BAD_REQUEST, vec![e]),
     };
@@ -168,7 +166,7 @@ fn decide_with(set: &PolicySet, req: &Request<'_>, reuse: Reuse) -> Decision {
     }
 }
 
-/// Cedar's response to `p` under `policies` (the candidates of `set` for it).
+/// Cedar's response to `req` under the candidates of `set` for its parties `p`.
 ///
 /// The first time a (principal, target) pair meets an action under a policy set, the
 /// policies are evaluated with the context unknown: when every one of them comes out plainly
@@ -183,10 +181,20 @@ fn respond(
     set: &PolicySet,
     req: &Request<'_>,
     p: &Parties,
-    policies: &cedar_policy::PolicySet,
     reuse: Reuse,
 ) -> Result<Arc<cedar_policy::Response>, String> {
-    // The call's context is built only here: a kept response never reads it.
+    // `Some(None)`: the response depends on the context, evaluate every call.
+    let remembered = match reuse {
+        Reuse::Yes => p.store.remembered(set.generation, &p.action),
+        #[cfg(test)]
+        Reuse::No => Some(None),
+    };
+    if let Some(Some(kept)) = remembered {
+        return Ok(kept);
+    }
+    // Neither the candidates nor the call's context are needed for a kept response.
+    let subset = candidates(set, &p.action, &p.store);
+    let policies = subset.as_deref().unwrap_or(&set.cedar);
     let evaluate = || {
         let request =
             entities::cedar_request(&p.action, &p.store, req, Args::Known(req.args), set.context)?;
@@ -196,11 +204,8 @@ fn respond(
             &p.store.entities,
         )))
     };
-    if reuse != Reuse::Yes {
+    if remembered.is_some() {
         return evaluate();
-    }
-    if let Some(remembered) = p.store.remembered(set.generation, &p.action) {
-        return remembered.map_or_else(evaluate, Ok);
     }
     let without_context = cedar_policy::Request::builder()
         .principal(p.store.principal.clone())
