@@ -485,12 +485,10 @@ mod tests {
         }
     }
 
-    /// A response is kept only when no policy's outcome waits on the context.
-    #[test]
-    fn a_response_is_kept_only_when_the_context_cannot_change_it() {
-        let names = Names::get().unwrap();
+    /// A user with the role `dev`, and a read-only tool of the upstream `fs`.
+    fn dev_and_read_only_tool(id: &str, tool: &str) -> (Subject, Target) {
         let subject = Subject {
-            id: "keep-test".into(),
+            id: id.into(),
             kind: SubjectKind::User,
             roles: vec!["dev".into()],
             auth_method: "api_key".into(),
@@ -499,11 +497,19 @@ mod tests {
         };
         let target = Target::Tool(ToolAttrs {
             upstream: "fs".into(),
-            name: "fs__read".into(),
+            name: tool.into(),
             read_only: true,
             destructive: false,
             open_world: false,
         });
+        (subject, target)
+    }
+
+    /// A response is kept only when no policy's outcome waits on the context.
+    #[test]
+    fn a_response_is_kept_only_when_the_context_cannot_change_it() {
+        let names = Names::get().unwrap();
+        let (subject, target) = dev_and_read_only_tool("keep-test", "fs__read");
         let req = Request {
             subject: &subject,
             action: Action::CallTool,
@@ -555,21 +561,7 @@ mod tests {
     /// response that never reads them is kept (the context is not built for a kept response).
     #[test]
     fn arguments_that_are_not_an_object_are_refused_with_a_kept_response() {
-        let subject = Subject {
-            id: "keep-args".into(),
-            kind: SubjectKind::User,
-            roles: vec!["dev".into()],
-            auth_method: "api_key".into(),
-            scopes: vec![],
-            client_ip: None,
-        };
-        let target = Target::Tool(ToolAttrs {
-            upstream: "fs".into(),
-            name: "fs__list".into(),
-            read_only: true,
-            destructive: false,
-            open_world: false,
-        });
+        let (subject, target) = dev_and_read_only_tool("keep-args", "fs__list");
         let call = |args| Request {
             subject: &subject,
             action: Action::CallTool,
