@@ -174,3 +174,40 @@ def test_log_format_json(start_gateway: Callable[..., Gateway], everything_http:
             assert isinstance(json.loads(line), dict)
         except (json.JSONDecodeError, AssertionError):
             pytest.fail(f"not a JSON object log line: {line!r}\n{gw.logs()}")
+
+
+def test_workers_flag_sets_the_runtime_threads(portcullis_bin: Path, tmp_path: Path, fs_root: Path) -> None:
+    """``--workers N`` (or ``PORTCULLIS_WORKERS``) runs the gateway on N worker threads; the
+    startup line says how many; 0 is refused before anything starts."""
+    config = good_config(tmp_path / "good", fs_root)
+    refused = run_cli(portcullis_bin, "--workers", "0", "check", "--config", config, cwd=tmp_path)
+    assert refused.returncode == 2, refused
+    assert "--workers" in refused.stderr, refused.stderr
+    for args, env, expected in [
+        # Neither is the default (one less than the cores) on a machine of 6 or 8 cores.
+        (["--workers", "5"], {}, 5),
+        ([], {"PORTCULLIS_WORKERS": "7"}, 7),
+    ]:
+        log_path = tmp_path / f"workers-{expected}.log"
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                [str(portcullis_bin), *args, "run", "--config", str(config), "--log-format", "json"],
+                cwd=tmp_path,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+            )
+        try:
+            listening = None
+            deadline = time.monotonic() + 60
+            while listening is None and time.monotonic() < deadline and proc.poll() is None:
+                for line in log_path.read_text(errors="replace").splitlines():
+                    if "listening on /mcp" in line:
+                        listening = json.loads(line)
+                time.sleep(0.1)
+            assert listening is not None, log_path.read_text(errors="replace")
+            assert listening["workers"] == expected, listening
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -19,6 +19,11 @@ pub struct Cli {
     /// Log output format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+    /// Threads that run the gateway's tasks [default: one less than the machine's cores, at
+    /// least one, which leaves a core to SQLite's threads and the kernel's network work].
+    #[arg(long, global = true, env = "PORTCULLIS_WORKERS",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
     #[command(subcommand)]
     pub command: Command,
 }

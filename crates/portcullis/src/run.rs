@@ -111,7 +111,8 @@ pub async fn serve(config: Config) -> ExitCode {
     };
     crate::logging::redact_with(std::sync::Arc::clone(&gateway.guard.redactor));
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(addr = %config.listen.addr, scheme, upstreams = config.upstreams.len(), "listening on /mcp");
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(addr = %config.listen.addr, scheme, upstreams = config.upstreams.len(), workers, "listening on /mcp");
     match portcullis_gateway::serve::serve(
         gateway,
         listener,
