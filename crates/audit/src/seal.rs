@@ -10,6 +10,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use portcullis_config::Secret;
+use rand::RngCore as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -17,7 +18,6 @@ use zeroize::Zeroizing;
 use crate::canonical;
 use crate::error::AuditError;
 use crate::record::{Record, Sealed};
-use rand::RngCore as _;
 
 /// One AES-256-GCM key and its id. `Debug` shows only the id.
 #[derive(Clone)]

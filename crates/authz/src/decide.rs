@@ -196,8 +196,7 @@ fn respond(
     let subset = candidates(set, &p.action, &p.store);
     let policies = subset.as_deref().unwrap_or(&set.cedar);
     let evaluate = || {
-        let request =
-            entities::cedar_request(&p.action, &p.store, req, Args::Known(req.args), set.context)?;
+        let request = p.cedar_request(req, Args::Known(req.args), set.context)?;
         Ok(Arc::new(AUTHORIZER.is_authorized(
             &request,
             policies,

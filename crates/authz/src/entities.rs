@@ -172,8 +172,9 @@ pub(crate) fn request(
     args_mode: Args<'_>,
     keys: ContextKeys,
 ) -> Result<Prepared, String> {
-    let Parties { action, store } = parties(names, who, req)?;
-    let request = cedar_request(&action, &store, req, args_mode, keys)?;
+    let parties = parties(names, who, req)?;
+    let request = parties.cedar_request(req, args_mode, keys)?;
+    let Parties { action, store } = parties;
     Ok(Prepared {
         request,
         action,
@@ -208,22 +209,23 @@ pub(crate) fn parties(
     Ok(Parties { action, store })
 }
 
-/// The Cedar request of `parties` with `req`'s context.
-pub(crate) fn cedar_request(
-    action: &EntityUid,
-    store: &Store,
-    req: &Request<'_>,
-    args_mode: Args<'_>,
-    keys: ContextKeys,
-) -> Result<cedar_policy::Request, String> {
-    cedar_policy::Request::new(
-        store.principal.clone(),
-        action.clone(),
-        store.resource.clone(),
-        context(req, args_mode, keys)?,
-        None,
-    )
-    .map_err(|e| format!("request: {e}"))
+impl Parties {
+    /// The Cedar request of these parties with `req`'s context.
+    pub(crate) fn cedar_request(
+        &self,
+        req: &Request<'_>,
+        args_mode: Args<'_>,
+        keys: ContextKeys,
+    ) -> Result<cedar_policy::Request, String> {
+        cedar_policy::Request::new(
+            self.store.principal.clone(),
+            self.action.clone(),
+            self.store.resource.clone(),
+            context(req, args_mode, keys)?,
+            None,
+        )
+        .map_err(|e| format!("request: {e}"))
+    }
 }
 
 /// Fails exactly when building `req`'s context (with known arguments) would, without building

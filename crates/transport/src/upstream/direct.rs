@@ -228,9 +228,7 @@ impl Body {
             }
         }
     }
-}
 
-impl Body {
     /// Reads what is left of the body if it has already arrived (an SSE stream's end after
     /// the awaited response), so its connection can be reused; a body still being sent is
     /// dropped with its connection.
