@@ -380,13 +380,15 @@ def build_report(rows: list[dict], duration: str, runs: str, command: str) -> tu
                "`tools/call` of `echo` returning a text of the given size, c=1 (10 MB also c=8). \"minimal\" = bench/run's minimal "
                "config with `redact_results = false` (results still pass the sanitizer, and audit records are "
                "still redacted); \"full\" redacts results. `limits.max_response_bytes` raised to 2 × size + 1 MiB "
-               "(at least 10 MiB). Peak RSS = the gateway's VmHWM after the runs (a fresh gateway per cell); RSS after "
+               "(at least 10 MiB). \"streamed\" = minimal with `stream_results_above = \"256KiB\"` and "
+               "`max_response_bytes = \"1MiB\"`: results pass through as they arrive (1 MB and up). Peak RSS = the gateway's VmHWM after the runs (a fresh gateway per cell); RSS after "
                "= VmRSS after the last run; MB/s = result bytes × calls/s. 100 MB: 3 sequential calls with curl (medians).", "",
                "| result | config | conc | direct p50 ms (c=1) | gateway p50 ms | p99 ms | calls/s | MB/s | peak RSS MiB | RSS after MiB | idle RSS MiB | errors |",
                "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         direct = by("results_direct")
         cell = lambda r: (r["result_bytes"], r["concurrency"], r["config"])  # noqa: E731
-        cells = sorted({cell(r) for r in res}, key=lambda c: (c[0], c[1], c[2] != "minimal"))
+        order = {"minimal": 0, "streamed": 1}
+        cells = sorted({cell(r) for r in res}, key=lambda c: (c[0], c[1], order.get(c[2], 2)))
         for size, conc, cfg in cells:
             runs_ = sorted((r for r in res if cell(r) == (size, conc, cfg)), key=lambda r: r.get("run", 0))
             d = [r for r in direct if r["result_bytes"] == size]

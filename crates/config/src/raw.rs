@@ -57,6 +57,8 @@ pub struct RawLimits {
     pub call_timeout: Option<String>,
     pub session_idle_timeout: Option<String>,
     pub max_sessions: Option<i64>,
+    pub stream_results_above: Option<RawSize>,
+    pub max_streamed_bytes: Option<RawSize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -329,6 +329,9 @@ async fn render(gw: &Gateway, reply: Reply, modern: bool) -> Response {
                 );
             };
             if first.last {
+                if let Some(rest) = first.rest.as_ref().and_then(crate::stream::Rest::take) {
+                    return passed_through(first.data, rest, cancel);
+                }
                 let status = if modern {
                     modern_error_status(first.error_code)
                 } else {
@@ -352,7 +355,8 @@ fn modern_error_status(code: Option<i64>) -> StatusCode {
     }
 }
 
-fn json_response(status: StatusCode, body: Bytes) -> Response {
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let body: Body = body.into();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -371,6 +375,23 @@ fn error_response(gw: &Gateway, err: &GatewayError, id: Option<Id>, modern: bool
     }
     let _ = gw;
     resp
+}
+
+/// A response that passes through as it arrives: `head`, then the pieces; a piece that is an
+/// error ends the body unfinished (HTTP/1.1: no last chunk), so the client sees a broken
+/// reply, never a whole result that was not meant to be whole.
+fn passed_through(
+    head: Bytes,
+    rest: crate::stream::RestReceiver,
+    cancel: Option<tokio_util::sync::DropGuard>,
+) -> Response {
+    let pieces = futures::stream::unfold((rest, cancel), |(mut rest, cancel)| async move {
+        // The guard lives as long as the body: dropping the body cancels the call.
+        let piece = rest.recv().await?;
+        Some((piece, (rest, cancel)))
+    });
+    let body = futures::stream::once(async move { Ok(head) }).chain(pieces);
+    json_response(StatusCode::OK, Body::from_stream(body))
 }
 
 fn sse_body(log: Arc<EventLog>, from: u64, cancel: Option<tokio_util::sync::DropGuard>) -> Body {

@@ -53,6 +53,10 @@ pub struct Limits {
     pub max_json_depth: usize,
     pub max_response_bytes: u64,
     pub call_timeout: Duration,
+    /// Results longer than this pass through as they arrive when nothing needs them whole
+    /// (`relay.rs::streaming`); `None`: every result is held.
+    pub stream_results_above: Option<u64>,
+    pub max_streamed_bytes: u64,
 }
 
 /// Everything a request needs, shared by all requests.
@@ -183,6 +187,8 @@ impl Gateway {
                 max_json_depth: config.limits.max_json_depth,
                 max_response_bytes: config.limits.max_response_bytes,
                 call_timeout: config.limits.call_timeout,
+                stream_results_above: config.limits.stream_results_above,
+                max_streamed_bytes: config.limits.max_streamed_bytes,
             },
             origins: origin::OriginPolicy::new(
                 config.listen.allowed_origins.clone(),

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use portcullis_mcp::{
     ErrorCode, ErrorObject, Id, Message, Method, Outcome, RawObject, Request, Response,
 };
-use portcullis_transport::{Call, ClientContext, Event, ServerRequest, UpstreamError};
+use portcullis_transport::{
+    Call, ClientContext, Delivery, Event, ResultStream, ServerRequest, Streaming, UpstreamError,
+};
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -17,7 +19,7 @@ use crate::Gateway;
 use crate::audit::Entry;
 use crate::catalog::ToolDef;
 use crate::error::GatewayError;
-use crate::federation::Kind;
+use crate::federation::{Kind, Member};
 use crate::pipeline::EraCtx;
 use crate::proof::Validated;
 use crate::stream::EventLog;
@@ -322,13 +324,21 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
         param_headers,
         ..era.client()
     };
+    let streaming = streaming(
+        &gw,
+        method,
+        member,
+        tool.as_deref().map(|def| (target.inner.as_str(), def)),
+        &era,
+    );
     let send = |params: Option<Box<RawValue>>| {
-        member.upstream.call(Call {
+        let call = Call {
             method: req.method.clone(),
             params,
             client: client.clone(),
             events: Some(etx.clone()),
-        })
+        };
+        member.upstream.call_streaming(call, streaming.clone())
     };
     let mut fut = send(target.params.clone());
     let deadline = tokio::time::sleep(gw.limits.call_timeout);
@@ -349,7 +359,7 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
             }
             r = &mut fut => {
                 // A 2026-era upstream asking a 2025-era client for input: ask, then retry.
-                let (Ok(Outcome::Result(raw)), EraCtx::Legacy(session)) = (&r, &era) else {
+                let (Ok(Delivery::Whole(Outcome::Result(raw))), EraCtx::Legacy(session)) = (&r, &era) else {
                     break r.map_err(|e| upstream_error(&member.name, e));
                 };
                 let Some(asked) = mrtr::input_required(raw) else {
@@ -393,6 +403,30 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     while let Ok(ev) = erx.try_recv() {
         relay_event(&era, &current.log, ev);
     }
+    let result = match result {
+        Ok(Delivery::Whole(outcome)) => Ok(outcome),
+        // The reply is still to start: it takes the result as it arrives.
+        Ok(Delivery::Streamed(stream)) if current.log.next_seq() == 0 => {
+            let passing = Passing {
+                stream,
+                upstream: &member.name,
+                exposed: &target.exposed,
+                principal: &principal,
+                modern: era.is_modern(),
+                started,
+            };
+            pass_through(&gw, passing, &current, entry, deadline).await;
+            end_call(&era, &current.id);
+            return;
+        }
+        // Events went first, so the reply is an SSE stream: the result is one event, whole.
+        Ok(Delivery::Streamed(stream)) => stream
+            .collect(gw.limits.max_response_bytes)
+            .await
+            .map(|(raw, _)| Outcome::Result(raw))
+            .map_err(|e| upstream_error(&member.name, e)),
+        Err(e) => Err(e),
+    };
     gw.metrics
         .stage(crate::metrics::Stage::Upstream, started.elapsed());
     let id = current.id.clone();
@@ -461,6 +495,191 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     };
     current.log.push_response(&response);
     end_call(&era, &current.id);
+}
+
+/// Whether this call's result may pass through as it arrives ([`pass_through`]) once it is
+/// longer than `limits.stream_results_above`: a `tools/call` or `resources/read` result that
+/// nothing needs whole. The guard may (`validate::needs_whole_result`), and a task handle is
+/// read by the gateway (a client that declared the tasks extension). Links get the upstream's
+/// prefix on the way.
+fn streaming(
+    gw: &Gateway,
+    method: Method,
+    member: &Member,
+    tool: Option<(&str, &ToolDef)>,
+    era: &EraCtx,
+) -> Option<Streaming> {
+    let above = gw.limits.stream_results_above?;
+    let whole = match method {
+        Method::ToolsCall => tool.is_none(),
+        Method::ResourcesRead => false,
+        _ => true,
+    } || crate::validate::needs_whole_result(gw, &member.name, tool)
+        || match era {
+            EraCtx::Modern { client, .. } => crate::tasks::declared(client.capabilities.as_deref()),
+            EraCtx::Legacy(_) => false,
+            EraCtx::Handshake => true,
+        };
+    (!whole).then(|| Streaming {
+        above,
+        max: gw.limits.max_streamed_bytes,
+        hidden: portcullis_guard::sanitize::is_hidden,
+        link_prefix: Arc::from(member.prefix.as_str()),
+    })
+}
+
+/// A result on its way through, and what its log line and record name.
+struct Passing<'a> {
+    stream: Box<ResultStream>,
+    upstream: &'a str,
+    exposed: &'a str,
+    principal: &'a str,
+    modern: bool,
+    started: Instant,
+}
+
+/// Passes a long result to the client as it arrives, without holding it: the reply's head
+/// and each piece of the result's text go out at once; the end of the reply (the result
+/// object's closing brace, and `resultType` for a 2026-era client) only after the audit
+/// record, which carries the size and SHA-256 of the result's text as sent, is durable. If the
+/// result breaks off (the upstream fails, the text is not JSON, it grows past
+/// `limits.max_streamed_bytes`, the call times out) or the record cannot be written, the reply
+/// ends unfinished: the client sees a broken response, never a whole result.
+async fn pass_through(
+    gw: &Gateway,
+    passing: Passing<'_>,
+    current: &Current,
+    mut entry: Entry,
+    mut deadline: std::pin::Pin<&mut tokio::time::Sleep>,
+) {
+    use sha2::Digest as _;
+    let Passing {
+        mut stream,
+        upstream,
+        exposed,
+        principal,
+        modern,
+        started,
+    } = passing;
+    let (tx, rx) = mpsc::channel(4);
+    let head = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":{},\"result\":",
+        serde_json::to_string(&current.id).unwrap_or_else(|_| "null".to_owned())
+    );
+    current.log.push_streamed(Bytes::from(head), rx);
+    let mut digest = sha2::Sha256::new();
+    let mut members = HasMember::default();
+    let broke = loop {
+        let piece = tokio::select! {
+            biased;
+            () = current.cancel.cancelled() => break Some(Broke::Gone("cancelled by the client")),
+            () = &mut deadline => break Some(Broke::Failed(GatewayError::Timeout(upstream.to_owned()))),
+            piece = stream.next() => piece,
+        };
+        match piece {
+            Some(Ok(piece)) => {
+                digest.update(&piece);
+                members.read(&piece);
+                if tx.send(Ok(piece)).await.is_err() {
+                    break Some(Broke::Gone("the client went away"));
+                }
+            }
+            Some(Err(e)) => break Some(Broke::Failed(upstream_error(upstream, e))),
+            None => break None,
+        }
+    };
+    let ended = match broke {
+        None => stream.end().map_err(|e| upstream_error(upstream, e)),
+        Some(Broke::Failed(err)) => Err(err),
+        Some(Broke::Gone(why)) => {
+            tracing::info!(upstream, mcp.name = %exposed, "passed-through call {why}");
+            entry.abandoned(why);
+            let _ = entry.commit(gw).await;
+            current.log.finish();
+            return;
+        }
+    };
+    gw.metrics
+        .stage(crate::metrics::Stage::Upstream, started.elapsed());
+    // A 2026-era upstream asking a 2025-era client for input mid-result cannot be bridged
+    // (`mrtr.rs` needs the result whole): the reply breaks off.
+    let ended = ended.and_then(|end| match end.result_type.as_deref() {
+        Some(kind) if !modern && kind != "complete" => Err(GatewayError::UpstreamFailed {
+            upstream: upstream.to_owned(),
+            detail: format!("a result passed through has resultType {kind:?}"),
+        }),
+        _ => Ok(end),
+    });
+    let tail: &[u8] = match &ended {
+        Ok(end) if modern && end.result_type.is_none() && members.found => {
+            b",\"resultType\":\"complete\"}"
+        }
+        Ok(end) if modern && end.result_type.is_none() => b"\"resultType\":\"complete\"}",
+        _ => b"}",
+    };
+    let decision = match &ended {
+        Ok(end) => {
+            digest.update(tail);
+            let bytes = end.bytes + tail.len() as u64;
+            entry.result(Some(serde_json::json!({
+                "passedThrough": {
+                    "bytes": bytes,
+                    "sha256": hex::encode(digest.finalize()),
+                    "hiddenRemoved": end.removed,
+                }
+            })));
+            "allow"
+        }
+        Err(err) => {
+            tracing::warn!(upstream, mcp.name = %exposed, error = %err, "passed-through result broke off");
+            entry.failed(err);
+            err.label()
+        }
+    };
+    tracing::info!(
+        client.id = %principal, mcp.name = %exposed, upstream, decision,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0, "call (result passed through)"
+    );
+    let last = match (ended, entry.commit(gw).await) {
+        (Ok(_), Ok(())) => {
+            let mut end = tail.to_vec();
+            end.push(b'}');
+            Ok(Bytes::from(end))
+        }
+        _ => Err(std::io::Error::other("the result broke off")),
+    };
+    let _ = tx.send(last).await;
+}
+
+/// Why a result stopped passing through before its end.
+enum Broke {
+    /// It cannot be completed: the reply breaks off.
+    Failed(GatewayError),
+    /// Nobody is reading it any more.
+    Gone(&'static str),
+}
+
+/// Whether the text of an object, read piece by piece, has a member: anything but whitespace
+/// after its opening brace.
+#[derive(Default)]
+struct HasMember {
+    opened: bool,
+    found: bool,
+}
+
+impl HasMember {
+    fn read(&mut self, piece: &[u8]) {
+        for &b in piece {
+            if self.found {
+                return;
+            }
+            if !self.opened {
+                self.opened = b == b'{';
+            } else if !b.is_ascii_whitespace() {
+                self.found = true;
+            }
+        }
+    }
 }
 
 /// A result as the client gets it, from one parse: the text to send, and the value the audit

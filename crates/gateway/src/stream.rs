@@ -25,6 +25,24 @@ pub struct LogEvent {
     /// The JSON-RPC error code of a final error response (some set the HTTP status in the
     /// 2026-07-28 era), so the reply needs no second parse of the body.
     pub error_code: Option<i64>,
+    /// A final response passed through as it arrives: `data` is its beginning, the rest comes
+    /// from here (taken once, by the reply; see [`EventLog::push_streamed`]).
+    pub rest: Option<Rest>,
+}
+
+/// The rest of a response that is passed through: its pieces, and an error where it breaks off
+/// (the reply then ends without finishing the body, so the client never sees a whole result).
+pub type RestReceiver = tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>;
+
+/// [`RestReceiver`], shared by the clones of its event and taken by the one reply.
+#[derive(Debug, Clone)]
+pub struct Rest(Arc<Mutex<Option<RestReceiver>>>);
+
+impl Rest {
+    /// The pieces, for the one reader that takes them first.
+    pub fn take(&self) -> Option<RestReceiver> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,7 +77,7 @@ impl EventLog {
 
     /// Appends a message; `last` also ends the stream.
     pub fn push(&self, data: Bytes, last: bool) {
-        self.append(data, last, None);
+        self.append(data, last, None, None);
     }
 
     /// Appends the final response, and ends the stream.
@@ -68,10 +86,17 @@ impl EventLog {
             portcullis_mcp::Outcome::Error(e) => Some(e.code),
             portcullis_mcp::Outcome::Result(_) => None,
         };
-        self.append(Bytes::from(response.to_bytes()), true, code);
+        self.append(Bytes::from(response.to_bytes()), true, code, None);
     }
 
-    fn append(&self, data: Bytes, last: bool, error_code: Option<i64>) {
+    /// Appends the final response as `head` followed by the pieces `rest` yields, and ends the
+    /// stream. Only a reply that is not an SSE stream yet takes such a response whole.
+    pub fn push_streamed(&self, head: Bytes, rest: RestReceiver) {
+        let rest = Rest(Arc::new(Mutex::new(Some(rest))));
+        self.append(head, true, None, Some(rest));
+    }
+
+    fn append(&self, data: Bytes, last: bool, error_code: Option<i64>, rest: Option<Rest>) {
         {
             let mut inner = self.lock();
             if inner.done {
@@ -84,6 +109,7 @@ impl EventLog {
                 data,
                 last,
                 error_code,
+                rest,
             });
             if inner.events.len() > MAX_EVENTS {
                 inner.events.pop_front();

@@ -96,6 +96,18 @@ impl Screened {
     }
 }
 
+/// Whether screening a result ([`screen_result`]) needs the whole of it: an `outputSchema` to
+/// check, or redaction of results. Hidden characters do not: a result passed through loses
+/// them string by string as it goes (`ResultScanner`).
+pub fn needs_whole_result(gw: &Gateway, upstream: &str, tool: Option<(&str, &ToolDef)>) -> bool {
+    let schema = tool.is_some_and(|(_, def)| matches!(&def.schema, Some(Ok(c)) if c.has_output()));
+    let scope = match tool {
+        Some((name, _)) => gw.guard.redact_scope(upstream, name),
+        None => gw.guard.default_redact,
+    };
+    schema || scope == RedactScope::Results
+}
+
 /// Checks and cleans a successful result before it goes back: the tool's `outputSchema`,
 /// hidden characters and malformed content items, and (where the scope says so) secrets and
 /// personal data. An output that breaks its schema is refused as the upstream's failure.

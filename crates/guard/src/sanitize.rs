@@ -51,6 +51,11 @@ impl SanitizeReport {
     }
 }
 
+/// Whether [`neutralize`] removes `c`: hidden, and not a joiner.
+pub fn is_hidden(c: char) -> bool {
+    unicode::classify(c).is_some() && !unicode::is_joiner(c)
+}
+
 /// `text` without hidden characters (joiners kept), and what was removed.
 pub fn neutralize<'t>(text: &'t str, removed: &mut BTreeMap<Hidden, usize>) -> Cow<'t, str> {
     let strip = |c: char| unicode::classify(c).filter(|_| !unicode::is_joiner(c));
@@ -243,6 +248,24 @@ mod tests {
         assert_eq!(report.removed[&Hidden::ZeroWidth], 1);
         assert_eq!(report.removed[&Hidden::Control], 2);
         assert!(report.issues.is_empty());
+    }
+
+    /// `is_hidden` (what a result passed through loses, character by character) removes
+    /// exactly what `neutralize` removes.
+    #[test]
+    fn is_hidden_agrees_with_neutralize() {
+        let samples = (0u32..0x3000)
+            .chain(0xFE00..0xFF00)
+            .chain(0xE0000..0xE0200)
+            .filter_map(char::from_u32);
+        let mut hidden = 0;
+        for c in samples {
+            let text = format!("a{c}b");
+            let removed = neutralize(&text, &mut BTreeMap::new()) == "ab";
+            assert_eq!(is_hidden(c), removed, "{:#x}", u32::from(c));
+            hidden += usize::from(removed);
+        }
+        assert!(hidden > 100, "{hidden}");
     }
 
     /// The ASCII fast path agrees with the character classes: every ASCII character is

@@ -81,6 +81,11 @@ fn compile(tool: &str, which: &'static str, schema: &Value) -> Result<Validator,
 }
 
 impl CompiledTool {
+    /// Whether the tool declares an `outputSchema` its results are checked against.
+    pub fn has_output(&self) -> bool {
+        self.output.is_some()
+    }
+
     /// Compiles a tool definition (an object from `tools/list`).
     pub fn compile(definition: &Value) -> Result<CompiledTool, SchemaError> {
         let name = definition

@@ -13,6 +13,7 @@ pub mod headers;
 pub mod jsonrpc;
 pub mod method;
 pub mod object;
+pub mod result_stream;
 pub mod version;
 
 pub use error::{ErrorCode, ErrorObject};

@@ -7,4 +7,7 @@
 pub mod sse;
 pub mod upstream;
 
-pub use upstream::{Call, ClientContext, Event, Health, ServerRequest, Upstream, UpstreamError};
+pub use upstream::{
+    Call, ClientContext, Delivery, Event, Health, ResultStream, ServerRequest, StreamEnd,
+    Streaming, Upstream, UpstreamError,
+};

@@ -204,6 +204,13 @@ fn limits(raw: RawLimits, ctx: &mut Ctx<'_>) -> Limits {
         max_sessions: ctx
             .count("limits.max_sessions", raw.max_sessions, 1)
             .unwrap_or(10_000),
+        stream_results_above: ctx.size(
+            "limits.stream_results_above",
+            raw.stream_results_above.as_ref(),
+        ),
+        max_streamed_bytes: ctx
+            .size("limits.max_streamed_bytes", raw.max_streamed_bytes.as_ref())
+            .unwrap_or(1 << 30),
     }
 }
 

@@ -57,6 +57,8 @@ fn full_example_fields() {
     assert_eq!(c.storage.url, SECRETS[0].1);
     assert!(!c.storage.synchronous_commit);
     assert_eq!(c.limits.max_sessions, 10_000);
+    assert_eq!(c.limits.stream_results_above, Some(1 << 20));
+    assert_eq!(c.limits.max_streamed_bytes, 1 << 30);
     let RateLimitBackend::Redis { url } = &c.rate_limit.backend else {
         panic!()
     };

@@ -42,7 +42,7 @@ const ROWS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "[limits]\nmax_request_bytes = -1\nmax_response_bytes = 0\nmax_json_depth = 0\ncall_timeout = \"0s\"\nsession_idle_timeout = \"-5m\"\nmax_sessions = -3",
+        "[limits]\nmax_request_bytes = -1\nmax_response_bytes = 0\nmax_json_depth = 0\ncall_timeout = \"0s\"\nsession_idle_timeout = \"-5m\"\nmax_sessions = -3\nstream_results_above = 0\nmax_streamed_bytes = \"1 parsec\"",
         &[
             "F: limits.max_request_bytes: invalid size -1: negative",
             "F: limits.max_response_bytes: must be greater than 0",
@@ -50,6 +50,8 @@ const ROWS: &[(&str, &[&str])] = &[
             "F: limits.call_timeout: must be greater than 0",
             "F: limits.session_idle_timeout: invalid duration \"-5m\": expected a number followed by ms, s, m, h or d",
             "F: limits.max_sessions: must be at least 1, not -3",
+            "F: limits.stream_results_above: must be greater than 0",
+            "F: limits.max_streamed_bytes: invalid size \"1 parsec\": expected a number of bytes, optionally followed by KiB, MiB, GiB, TiB, KB, MB, GB or TB",
         ],
     ),
     (

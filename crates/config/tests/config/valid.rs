@@ -28,6 +28,8 @@ fn empty_file_gets_every_default() {
     assert_eq!(limits.call_timeout, Duration::from_secs(30));
     assert_eq!(limits.session_idle_timeout, Duration::from_secs(30 * 60));
     assert_eq!(limits.max_sessions, 10_000);
+    assert_eq!(limits.stream_results_above, None);
+    assert_eq!(limits.max_streamed_bytes, 1 << 30);
     assert_eq!(config.federation.separator, "__");
     assert!(!config.auth.api_keys && !config.auth.dangerous_allow_anonymous);
     assert!(config.auth.jwt.is_empty() && config.auth.introspection.is_none());

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use portcullis_config::Secret;
 use portcullis_mcp::headers::{self as mcp_headers, encode_value};
+use portcullis_mcp::result_stream::ResultScanner;
 use portcullis_mcp::{Era, Id, Message, Method, Notification, Outcome, Request, Response};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
@@ -16,8 +17,8 @@ use tokio::sync::{RwLock, broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Call, Event, Health, ServerIdentity, ServerRequest, Upstream, UpstreamError, UpstreamLimits,
-    handshake, meta,
+    Call, Delivery, Event, Health, ServerIdentity, ServerRequest, Streaming, Upstream,
+    UpstreamError, UpstreamLimits, handshake, meta,
 };
 use crate::sse::SseDecoder;
 
@@ -79,6 +80,8 @@ fn health_code(h: Health) -> u8 {
 /// What one POST produced.
 enum Posted {
     Outcome(Outcome),
+    /// A long result, passed on as it arrives.
+    Streamed(Box<ResultStream>),
     Accepted,
     SessionExpired,
 }
@@ -204,7 +207,7 @@ impl Shared {
             },
             id: None,
         };
-        match self.post(&probe, &modern, None, None, &[]).await {
+        match self.post(&probe, &modern, None, None, &[], None).await {
             Ok(Posted::Outcome(Outcome::Result(r))) => {
                 if let Some(identity) = handshake::read_discover(&r) {
                     return Ok(Session { identity, id: None });
@@ -231,7 +234,10 @@ impl Shared {
             identity: modern.identity.clone(),
             id: session_id.clone(),
         };
-        let identity = match self.read(resp, init_id, &provisional, None, None).await? {
+        let identity = match self
+            .read(resp, init_id, &provisional, None, None, None)
+            .await?
+        {
             Posted::Outcome(Outcome::Result(r)) => handshake::read_initialize(&r)?,
             Posted::Outcome(Outcome::Error(e)) => {
                 return Err(UpstreamError::Connect(format!(
@@ -401,6 +407,7 @@ impl Shared {
         events: Option<&mpsc::Sender<Event>>,
         client_token: Option<&RawValue>,
         params: &[(String, String)],
+        streaming: Option<Streaming>,
     ) -> Result<Posted, UpstreamError> {
         let name = Method::parse(&req.method)
             .name_field()
@@ -420,7 +427,8 @@ impl Shared {
         let Id::Int(id) = req.id else {
             return Err(UpstreamError::Protocol("non-numeric id".into()));
         };
-        self.read(resp, id, session, events, client_token).await
+        self.read(resp, id, session, events, client_token, streaming)
+            .await
     }
 
     async fn read(
@@ -430,6 +438,7 @@ impl Shared {
         session: &Session,
         events: Option<&mpsc::Sender<Event>>,
         client_token: Option<&RawValue>,
+        streaming: Option<Streaming>,
     ) -> Result<Posted, UpstreamError> {
         let status = resp.status();
         if status == reqwest::StatusCode::ACCEPTED {
@@ -445,13 +454,11 @@ impl Shared {
             .is_some_and(|v| v.starts_with("text/event-stream"));
         let limit = self.limits.max_response_bytes;
         if !is_sse {
+            if let Some(streaming) = streaming.filter(|_| status.is_success()) {
+                return read_or_stream(resp, id, streaming, self.limits).await;
+            }
             let body = read_limited(resp, limit).await?;
-            return match portcullis_mcp::parse(&body, self.limits.max_json_depth) {
-                Ok(Message::Response(Response { outcome, .. })) => Ok(Posted::Outcome(outcome)),
-                _ if !status.is_success() => Err(UpstreamError::Status(status.as_u16())),
-                Ok(_) => Err(UpstreamError::Protocol("expected a response".into())),
-                Err(e) => Err(UpstreamError::Protocol(e.to_string())),
-            };
+            return whole(&body, status, self.limits.max_json_depth);
         }
         let mut decoder = SseDecoder::new(usize::try_from(limit).unwrap_or(usize::MAX));
         while let Some(chunk) = resp.chunk().await {
@@ -560,13 +567,19 @@ impl Shared {
         });
     }
 
-    async fn call(self: &Arc<Self>, call: Call) -> Result<Outcome, UpstreamError> {
+    async fn call(
+        self: &Arc<Self>,
+        call: Call,
+        streaming: Option<Streaming>,
+    ) -> Result<Delivery, UpstreamError> {
         for attempt in 0..2 {
             let session = self.session().await?;
             if session.identity.era == Era::Modern
                 && super::subscriptions::is_subscription(&call.method)
             {
-                return Ok(self.subs.change(&call.method, call.params.as_deref()));
+                return Ok(Delivery::Whole(
+                    self.subs.change(&call.method, call.params.as_deref()),
+                ));
             }
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let prepared = meta::prepare(
@@ -594,12 +607,14 @@ impl Shared {
                     call.events.as_ref(),
                     prepared.client_token.as_deref(),
                     &call.client.param_headers,
+                    streaming.clone(),
                 )
                 .await;
             let mut guard = guard;
             guard.armed = false;
             match posted {
-                Ok(Posted::Outcome(o)) => return Ok(o),
+                Ok(Posted::Outcome(o)) => return Ok(Delivery::Whole(o)),
+                Ok(Posted::Streamed(s)) => return Ok(Delivery::Streamed(s)),
                 Ok(Posted::Accepted) => {
                     return Err(UpstreamError::Protocol("request answered with 202".into()));
                 }
@@ -644,6 +659,176 @@ impl Drop for CancelGuard {
                 .send_bytes(n.to_bytes(), &session, "notifications/cancelled", None)
                 .await;
         });
+    }
+}
+
+/// A JSON body read whole: the response it holds.
+fn whole(body: &[u8], status: reqwest::StatusCode, depth: usize) -> Result<Posted, UpstreamError> {
+    match portcullis_mcp::parse(body, depth) {
+        Ok(Message::Response(Response { outcome, .. })) => Ok(Posted::Outcome(outcome)),
+        _ if !status.is_success() => Err(UpstreamError::Status(status.as_u16())),
+        Ok(_) => Err(UpstreamError::Protocol("expected a response".into())),
+        Err(e) => Err(UpstreamError::Protocol(e.to_string())),
+    }
+}
+
+/// A JSON body of a successful POST that may be streamed: read whole when it ends within
+/// `streaming.above` bytes, is not a result (an error response), or is not JSON (the whole
+/// read reports why); otherwise, once more than `above` bytes have arrived and the result's
+/// text has begun, handed on as a [`ResultStream`]. Until then the body is held, so the
+/// fallback loses nothing.
+async fn read_or_stream(
+    mut resp: Reply,
+    id: i64,
+    streaming: Streaming,
+    limits: UpstreamLimits,
+) -> Result<Posted, UpstreamError> {
+    let status = resp.status();
+    let declared = resp.content_length();
+    if declared.is_some_and(|l| l <= streaming.above) {
+        let body = read_limited(resp, limits.max_response_bytes).await?;
+        return whole(&body, status, limits.max_json_depth);
+    }
+    if declared.is_some_and(|l| l > streaming.max) {
+        return Err(UpstreamError::TooLarge(streaming.max));
+    }
+    let mut scanner = ResultScanner::new(limits.max_json_depth, streaming.hidden);
+    if !streaming.link_prefix.is_empty() {
+        scanner = scanner.with_link_prefix(&streaming.link_prefix);
+    }
+    let mut scanner = Some(scanner);
+    let mut held = Vec::new();
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await {
+        let chunk = chunk?;
+        held.extend_from_slice(&chunk);
+        if let Some(s) = scanner.as_mut()
+            && s.feed(&chunk, &mut out).is_err()
+        {
+            scanner = None;
+            out = Vec::new();
+        }
+        match scanner {
+            Some(scanner) if held.len() as u64 > streaming.above && scanner.in_result() => {
+                return Ok(Posted::Streamed(Box::new(ResultStream {
+                    reply: resp,
+                    scanner,
+                    pending: out,
+                    id,
+                    read: held.len() as u64,
+                    max: streaming.max,
+                })));
+            }
+            _ if held.len() as u64 > limits.max_response_bytes => {
+                return Err(UpstreamError::TooLarge(limits.max_response_bytes));
+            }
+            _ => {}
+        }
+    }
+    whole(&held, status, limits.max_json_depth)
+}
+
+/// The result of a call, passed on as it arrives: the text of the result object, checked as
+/// JSON piece by piece, with hidden characters removed from its content
+/// ([`ResultScanner`]). The object's closing brace is left to the reader.
+pub struct ResultStream {
+    reply: Reply,
+    scanner: ResultScanner,
+    /// Text already scanned and not yet taken.
+    pending: Vec<u8>,
+    /// The request's id, which the response must carry.
+    id: i64,
+    /// Bytes of the body read so far.
+    read: u64,
+    max: u64,
+}
+
+impl std::fmt::Debug for ResultStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResultStream")
+            .field("id", &self.id)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the whole of a streamed result showed ([`ResultStream::end`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEnd {
+    /// The result object's `resultType` (empty when it is not a short string), if it has one.
+    pub result_type: Option<String>,
+    /// Hidden characters removed from its content.
+    pub removed: u64,
+    /// Bytes of result text passed on (without the closing brace).
+    pub bytes: u64,
+}
+
+impl ResultStream {
+    /// The next piece of the result's text; `None` at the end of the body, which
+    /// [`ResultStream::end`] then checks.
+    pub async fn next(&mut self) -> Option<Result<bytes::Bytes, UpstreamError>> {
+        if !self.pending.is_empty() {
+            return Some(Ok(bytes::Bytes::from(std::mem::take(&mut self.pending))));
+        }
+        loop {
+            let chunk = match self.reply.chunk().await? {
+                Ok(chunk) => chunk,
+                Err(e) => return Some(Err(e)),
+            };
+            self.read += chunk.len() as u64;
+            if self.read > self.max {
+                return Some(Err(UpstreamError::TooLarge(self.max)));
+            }
+            let mut out = Vec::with_capacity(chunk.len());
+            if let Err(e) = self.scanner.feed(&chunk, &mut out) {
+                return Some(Err(UpstreamError::Protocol(format!("result: {e}"))));
+            }
+            if !out.is_empty() {
+                return Some(Ok(bytes::Bytes::from(out)));
+            }
+        }
+    }
+
+    /// Once [`ResultStream::next`] has returned `None`: whether the body was one complete
+    /// JSON-RPC response to this request.
+    pub fn end(self) -> Result<StreamEnd, UpstreamError> {
+        let end = self
+            .scanner
+            .finish()
+            .map_err(|e| UpstreamError::Protocol(format!("result: {e}")))?;
+        if end.id.as_deref() != Some(self.id.to_string().as_str()) {
+            return Err(UpstreamError::Protocol(
+                "the response's id is not the request's".into(),
+            ));
+        }
+        Ok(StreamEnd {
+            result_type: end.result_type,
+            removed: end.removed,
+            bytes: end.written,
+        })
+    }
+
+    /// The rest of the result read whole (at most `limit` bytes of text): the result object's
+    /// JSON text, for a reader that cannot take it in pieces.
+    pub async fn collect(
+        mut self,
+        limit: u64,
+    ) -> Result<(Box<RawValue>, StreamEnd), UpstreamError> {
+        let mut text = Vec::new();
+        while let Some(piece) = self.next().await {
+            let piece = piece?;
+            if (text.len() + piece.len()) as u64 >= limit {
+                return Err(UpstreamError::TooLarge(limit));
+            }
+            text.extend_from_slice(&piece);
+        }
+        let end = self.end()?;
+        text.push(b'}');
+        let text = String::from_utf8(text)
+            .map_err(|_| UpstreamError::Protocol("result is not UTF-8".into()))?;
+        let raw = RawValue::from_string(text)
+            .map_err(|e| UpstreamError::Protocol(format!("result: {e}")))?;
+        Ok((raw, end))
     }
 }
 
@@ -788,7 +973,22 @@ impl Upstream for HttpUpstream {
     }
 
     async fn call(&self, call: Call) -> Result<Outcome, UpstreamError> {
-        self.shared.call(call).await
+        match self.shared.call(call, None).await? {
+            Delivery::Whole(outcome) => Ok(outcome),
+            // Not asked for: never produced, but whole is what the caller wants.
+            Delivery::Streamed(stream) => stream
+                .collect(self.shared.limits.max_response_bytes)
+                .await
+                .map(|(raw, _)| Outcome::Result(raw)),
+        }
+    }
+
+    async fn call_streaming(
+        &self,
+        call: Call,
+        streaming: Option<Streaming>,
+    ) -> Result<Delivery, UpstreamError> {
+        self.shared.call(call, streaming).await
     }
 
     async fn notify(&self, notification: Notification) -> Result<(), UpstreamError> {

@@ -72,7 +72,7 @@ async fn listen_modern(shared: &Arc<Shared>, session: &Session) -> Result<(), Up
         method: "subscriptions/listen".into(),
         params: Some(params),
     };
-    match shared.post(&req, session, None, None, &[]).await? {
+    match shared.post(&req, session, None, None, &[], None).await? {
         Posted::Outcome(Outcome::Error(e)) => Err(UpstreamError::Protocol(format!(
             "subscriptions/listen refused: {} ({})",
             e.message, e.code
@@ -109,7 +109,7 @@ async fn listen_legacy(shared: &Arc<Shared>, session: &Session) -> Result<(), Up
     }
     // No response is awaited on this stream (id 0 is never used for a request).
     shared
-        .read(super::Reply::from(resp), 0, session, None, None)
+        .read(super::Reply::from(resp), 0, session, None, None, None)
         .await
         .map(|_| ())
 }

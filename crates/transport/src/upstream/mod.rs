@@ -22,7 +22,7 @@ use portcullis_mcp::{Era, Notification, Outcome};
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use http::HttpUpstream;
+pub use http::{HttpUpstream, ResultStream, StreamEnd};
 pub use meta::REQUEST_ID;
 pub use stdio::StdioUpstream;
 
@@ -110,12 +110,44 @@ pub trait Upstream: Send + Sync + 'static {
     fn identity(&self) -> Option<ServerIdentity>;
     /// Sends a request and waits for its outcome. Dropping the future cancels the call upstream.
     async fn call(&self, call: Call) -> Result<Outcome, UpstreamError>;
+    /// [`Upstream::call`], but with `streaming` a result longer than `streaming.above` may
+    /// come back as a [`ResultStream`] that passes it on as it arrives. Transports that cannot
+    /// stream (stdio) deliver every result whole.
+    async fn call_streaming(
+        &self,
+        call: Call,
+        streaming: Option<Streaming>,
+    ) -> Result<Delivery, UpstreamError> {
+        let _ = streaming;
+        self.call(call).await.map(Delivery::Whole)
+    }
     /// Sends a notification that is not tied to a call.
     async fn notify(&self, notification: Notification) -> Result<(), UpstreamError>;
     /// Notifications not tied to any call (list changes, resource updates, logging).
     fn notifications(&self) -> broadcast::Receiver<Notification>;
     /// Stops the upstream (child process, sessions).
     async fn shutdown(&self);
+}
+
+/// When a call's result may be streamed ([`Upstream::call_streaming`]).
+#[derive(Debug, Clone)]
+pub struct Streaming {
+    /// A result body longer than this is streamed; a shorter one is read whole.
+    pub above: u64,
+    /// Most bytes a streamed body may have.
+    pub max: u64,
+    /// Characters removed from the strings of the result's content
+    /// ([`portcullis_mcp::result_stream::ResultScanner`]).
+    pub hidden: fn(char) -> bool,
+    /// Written in front of the result's links (`ResultScanner::with_link_prefix`); empty: none.
+    pub link_prefix: Arc<str>,
+}
+
+/// A call's outcome, whole or as a stream.
+#[derive(Debug)]
+pub enum Delivery {
+    Whole(Outcome),
+    Streamed(Box<ResultStream>),
 }
 
 /// Limits that apply to every upstream.

@@ -1,0 +1,289 @@
+//! Long results pass through the gateway as they arrive (`limits.stream_results_above`): the
+//! client reads the beginning of a result while the upstream still holds back its end, links
+//! get the upstream's prefix and hidden characters go on the way, the end of the reply waits
+//! for the audit record, and a result that breaks off never reaches the client whole. Results
+//! the guard must see whole (an `outputSchema`) are still held, within `max_response_bytes`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures::StreamExt as _;
+use portcullis_audit::{Decision, Record, Sealed};
+use portcullis_gateway::Gateway;
+use serde_json::{Value, json};
+use sha2::Digest;
+use tokio::sync::Notify;
+
+/// Bytes of `a` the upstream sends before it waits, and after.
+const BEFORE: usize = 2 << 20;
+const AFTER: usize = 1 << 20;
+
+/// An upstream whose `big` tool answers with a long text in two parts: the second only once
+/// `release` is notified. `broken` answers with the first part and then ends the body.
+#[derive(Clone)]
+struct Upstream {
+    release: Arc<Notify>,
+}
+
+#[cfg(test)]
+fn reply(id: &Value, result: Value) -> Response {
+    axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+}
+
+#[cfg(test)]
+async fn mcp(State(up): State<Upstream>, body: Bytes) -> Response {
+    let req: Value = serde_json::from_slice(&body).unwrap();
+    let id = req["id"].clone();
+    let Some(method) = req["method"].as_str() else {
+        return http::StatusCode::ACCEPTED.into_response();
+    };
+    match method {
+        "server/discover" => reply(
+            &id,
+            json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}}),
+        ),
+        "tools/list" => reply(
+            &id,
+            json!({"resultType": "complete", "tools": [
+                {"name": "big", "inputSchema": {"type": "object"}},
+                {"name": "broken", "inputSchema": {"type": "object"}},
+                {"name": "typed", "inputSchema": {"type": "object"},
+                 "outputSchema": {"type": "object"}},
+            ]}),
+        ),
+        "tools/call" => {
+            let name = req["params"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let head = format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"resource_link","uri":"file:///x","name":"x"}},{{"type":"text","text":"{}"#,
+                "a".repeat(BEFORE)
+            );
+            let release = Arc::clone(&up.release);
+            let rest = async move {
+                match name.as_str() {
+                    "big" => {
+                        release.notified().await;
+                        // A zero-width space, raw and escaped: hidden, removed on the way.
+                        let tail = format!("{}\u{200B}b\\u200b\"}}]}}}}", "a".repeat(AFTER));
+                        Ok::<_, std::io::Error>(Bytes::from(tail))
+                    }
+                    "typed" => Ok(Bytes::from(format!(
+                        "{}\"}}],\"structuredContent\":{{}}}}}}",
+                        "a".repeat(AFTER)
+                    ))),
+                    _ => Err(std::io::Error::other("upstream broke off")),
+                }
+            };
+            let pieces =
+                futures::stream::iter([Ok(Bytes::from(head))]).chain(futures::stream::once(rest));
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from_stream(pieces))
+                .unwrap()
+        }
+        _ => reply(&id, json!({})),
+    }
+}
+
+#[cfg(test)]
+async fn serve_upstream(up: Upstream) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/mcp", post(mcp)).with_state(up);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A gateway in front of `upstream` (named `up`: names and links get `up__`), serving on a
+/// port of its own; results above 64 KiB pass through (results are not redacted), held ones
+/// stop at 1 MiB.
+#[cfg(test)]
+async fn gateway(dir: &std::path::Path, upstream: SocketAddr) -> (Arc<Gateway>, SocketAddr) {
+    let policy = dir.join("allow.cedar");
+    std::fs::write(&policy, "permit (principal, action, resource);\n").unwrap();
+    let config = format!(
+        r#"
+[listen]
+addr = "127.0.0.1:0"
+[storage]
+url = "sqlite://{db}"
+[auth]
+dangerous_allow_anonymous = true
+[authz]
+policies = ["{policy}"]
+[guard]
+redact_results = false
+[limits]
+max_response_bytes = "1MiB"
+stream_results_above = "64KiB"
+[[upstream]]
+name = "up"
+url = "http://{upstream}/mcp"
+"#,
+        db = dir.join("store.db").display(),
+        policy = policy.display(),
+    );
+    let config =
+        portcullis_config::from_str(&config, None, &BTreeMap::<String, String>::new()).unwrap();
+    let gw = Gateway::build(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(portcullis_gateway::serve::serve(
+        Arc::clone(&gw),
+        listener,
+        64,
+        None,
+        std::future::pending(),
+    ));
+    (gw, addr)
+}
+
+/// A 2026-07-28 `tools/call` of `name` through the gateway.
+#[cfg(test)]
+async fn call(gateway: SocketAddr, name: &str) -> reqwest::Response {
+    let body = json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {
+        "name": name, "arguments": {},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "pass-through-test", "version": "1"},
+        },
+    }});
+    reqwest::Client::new()
+        .post(format!("http://{gateway}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", name)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The audit records of `tools/call`, oldest first.
+#[cfg(test)]
+async fn call_records(gw: &Gateway) -> Vec<Record> {
+    gw.audit.flush().await.unwrap();
+    let mut pages = portcullis_audit::query::Pages::all(gw.audit.store());
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await.unwrap() {
+        out.extend(page.into_iter().filter(|r| r.method == "tools/call"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_result_reaches_the_client_before_the_upstream_has_sent_all_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Upstream {
+        release: Arc::new(Notify::new()),
+    };
+    let (gw, addr) = gateway(dir.path(), serve_upstream(up.clone()).await).await;
+
+    let mut resp = call(addr, "up__big").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    // The upstream holds back the end of its result until the client has read 1 MiB of it:
+    // a gateway that held results whole would wait here forever.
+    let mut body = Vec::new();
+    while body.len() < 1 << 20 {
+        let Some(piece) = resp.chunk().await.unwrap() else {
+            panic!("body ended early: {}", String::from_utf8_lossy(&body));
+        };
+        body.extend_from_slice(&piece);
+    }
+    up.release.notify_one();
+    while let Some(piece) = resp.chunk().await.unwrap() {
+        body.extend_from_slice(&piece);
+    }
+
+    let reply: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(reply["id"], 41);
+    let result = &reply["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["content"][0]["uri"], "up__file:///x");
+    let text = result["content"][1]["text"].as_str().unwrap();
+    assert_eq!(text.len(), BEFORE + AFTER + 1);
+    assert!(text.ends_with("ab") && !text.contains('\u{200B}'));
+
+    // The record: allowed, with the size and digest of the result's text as the client got it.
+    let records = call_records(&gw).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].decision, Decision::Allow);
+    let Some(Sealed::Redacted { value }) = &records[0].result else {
+        panic!("no result in the record: {:?}", records[0].result);
+    };
+    let start = body.windows(10).position(|w| w == b"\"result\":{").unwrap() + 9;
+    let text = &body[start..body.len() - 1];
+    assert_eq!(value["passedThrough"]["bytes"], text.len());
+    assert_eq!(
+        value["passedThrough"]["sha256"],
+        hex::encode(sha2::Sha256::digest(text))
+    );
+    assert_eq!(value["passedThrough"]["hiddenRemoved"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_breaks_off_never_reaches_the_client_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Upstream {
+        release: Arc::new(Notify::new()),
+    };
+    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await).await;
+
+    let mut resp = call(addr, "up__broken").await;
+    assert_eq!(resp.status(), 200);
+    let mut body = Vec::new();
+    let ended = loop {
+        match resp.chunk().await {
+            Ok(Some(piece)) => body.extend_from_slice(&piece),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(ended.is_err(), "the reply ended as if complete");
+    assert!(body.len() > BEFORE, "{} bytes passed", body.len());
+    assert!(serde_json::from_slice::<Value>(&body).is_err());
+
+    let records = call_records(&gw).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].decision, Decision::Error);
+    assert!(
+        records[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("up")),
+        "{:?}",
+        records[0].reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_with_an_output_schema_is_held_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Upstream {
+        release: Arc::new(Notify::new()),
+    };
+    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await).await;
+
+    // 3 MiB, over `max_response_bytes`: the guard must see all of it, so it is refused.
+    let resp = call(addr, "up__typed").await;
+    let reply: Value = resp.json().await.unwrap();
+    assert!(reply.get("result").is_none(), "{reply}");
+    assert_eq!(reply["id"], 41);
+    assert!(reply["error"]["code"].is_i64(), "{reply}");
+
+    let records = call_records(&gw).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].decision, Decision::Error);
+}

@@ -1,0 +1,108 @@
+"""Long results pass through the gateway as they arrive (``limits.stream_results_above``).
+
+The bundled demo server (``portcullis demo-upstream --http``) reads a 900 KiB file for the
+official SDK client, in both eras, through a gateway that holds at most 256 KiB of a result
+(``limits.max_response_bytes``): only a result that is not held can get through. Hidden
+characters are still removed on the way, and the audit record carries the size and SHA-256 of
+the text the client got. Without ``stream_results_above`` the same read is refused as too large,
+and so is a read whose results the guard redacts (redaction needs the whole result).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from harness.access import audit_export
+from harness.clients import connect, text_of
+from harness.gateway import Gateway, UpstreamSpec
+from harness.procs import Process, free_port, wait_http
+
+pytestmark = pytest.mark.anyio
+
+# 900 KiB of lines, with hidden characters the gateway removes: a zero-width space and a
+# right-to-left override in every 1000th line.
+LINES = [f"line {i:06d} " + ("\u200b\u202e" if i % 1000 == 0 else "") + "x" * 40 for i in range(17_000)]
+FILE_TEXT = "\n".join(LINES) + "\n"
+CLEAN_TEXT = FILE_TEXT.replace("\u200b", "").replace("\u202e", "")
+HIDDEN = FILE_TEXT.count("\u200b") + FILE_TEXT.count("\u202e")
+
+STREAMING = {"max_response_bytes": "256KiB", "stream_results_above": "64KiB"}
+# Redacting results (the default) needs them whole.
+NO_REDACTION = "[guard]\nredact_results = false\n"
+
+
+@pytest.fixture
+def demo_http(portcullis_bin: Path, tmp_path: Path) -> Iterator[UpstreamSpec]:
+    """``portcullis demo-upstream --http`` serving a directory that holds ``big.txt``."""
+    root = tmp_path / "demo-root"
+    root.mkdir()
+    (root / "big.txt").write_text(FILE_TEXT, encoding="utf-8")
+    assert 800 * 1024 < len(FILE_TEXT.encode()) < 1024 * 1024
+    port = free_port()
+    proc = Process(
+        "demo-upstream-http",
+        [portcullis_bin, "demo-upstream", "--http", f"127.0.0.1:{port}", "--root", root],
+        tmp_path / "logs",
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/mcp", proc=proc, timeout=30, ok=None)
+        yield UpstreamSpec(name="demo", url=f"http://127.0.0.1:{port}/mcp")
+    finally:
+        proc.stop()
+
+
+def _call_records(gw: Gateway) -> list[dict]:
+    return [r for r in audit_export(gw) if r["method"] == "tools/call"]
+
+
+async def test_a_long_result_passes_through_to_an_sdk_client(
+    start_gateway: Callable[..., Gateway], demo_http: UpstreamSpec, era: str
+) -> None:
+    gw = start_gateway([demo_http], limits=STREAMING, extra=NO_REDACTION)
+    async with connect(gw.mcp_url, era) as client:
+        result = await client.call_tool("demo__read_file", {"path": "big.txt"})
+        # A short result on the same gateway is held and cleaned as always.
+        short = await client.call_tool("demo__echo", {"message": "still \u200bhere"})
+    assert not result.is_error, text_of(result)
+    text = text_of(result)
+    assert len(text) == len(CLEAN_TEXT)
+    assert text == CLEAN_TEXT
+    assert text_of(short) == "still here"
+
+    records = _call_records(gw)
+    assert [r["name"] for r in records] == ["demo__read_file", "demo__echo"], records
+    passed = records[0]["result"]["value"]["passedThrough"]
+    assert records[0]["decision"] == "allow"
+    assert passed["hiddenRemoved"] == HIDDEN
+    # The digest is over the result object's text as sent: parse-independent, so check what
+    # can be checked from here, its size against the clean text it carried.
+    assert passed["bytes"] > len(CLEAN_TEXT.encode())
+    assert len(passed["sha256"]) == 64 and passed["sha256"] != hashlib.sha256(b"").hexdigest()
+    assert "passedThrough" not in json.dumps(records[1]["result"])
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        pytest.param({"max_response_bytes": "256KiB", "redact": False}, id="no-streaming"),
+        pytest.param({**STREAMING, "redact": True}, id="redacted-results"),
+    ],
+)
+async def test_a_result_that_must_be_held_is_refused_past_the_limit(
+    start_gateway: Callable[..., Gateway], demo_http: UpstreamSpec, setting: dict
+) -> None:
+    limits = {k: v for k, v in setting.items() if k != "redact"}
+    extra = "" if setting["redact"] else NO_REDACTION
+    gw = start_gateway([demo_http], limits=limits, extra=extra)
+    async with connect(gw.mcp_url, "2026-07-28") as client:
+        with pytest.raises(MCPError, match="too large"):
+            await client.call_tool("demo__read_file", {"path": "big.txt"})
+    records = _call_records(gw)
+    assert len(records) == 1 and records[0]["decision"] == "error", records
+    assert "262144 bytes" in records[0]["reason"], records[0]
