@@ -580,8 +580,13 @@ async fn pass_through(
             Some(Ok(piece)) => {
                 digest.update(&piece);
                 members.read(&piece);
-                if tx.send(Ok(piece)).await.is_err() {
-                    break Some(Broke::Gone("the client went away"));
+                // A client that reads slowly holds the upstream back, within the call's time.
+                tokio::select! {
+                    biased;
+                    sent = tx.send(Ok(piece)) => if sent.is_err() {
+                        break Some(Broke::Gone("the client went away"));
+                    },
+                    () = &mut deadline => break Some(Broke::Failed(GatewayError::Timeout(upstream.to_owned()))),
                 }
             }
             Some(Err(e)) => break Some(Broke::Failed(upstream_error(upstream, e))),

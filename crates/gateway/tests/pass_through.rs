@@ -106,7 +106,11 @@ async fn serve_upstream(up: Upstream) -> SocketAddr {
 /// port of its own; results above 64 KiB pass through (results are not redacted), held ones
 /// stop at 1 MiB.
 #[cfg(test)]
-async fn gateway(dir: &std::path::Path, upstream: SocketAddr) -> (Arc<Gateway>, SocketAddr) {
+async fn gateway(
+    dir: &std::path::Path,
+    upstream: SocketAddr,
+    call_timeout: &str,
+) -> (Arc<Gateway>, SocketAddr) {
     let policy = dir.join("allow.cedar");
     std::fs::write(&policy, "permit (principal, action, resource);\n").unwrap();
     let config = format!(
@@ -124,6 +128,7 @@ redact_results = false
 [limits]
 max_response_bytes = "1MiB"
 stream_results_above = "64KiB"
+call_timeout = "{call_timeout}"
 [[upstream]]
 name = "up"
 url = "http://{upstream}/mcp"
@@ -188,7 +193,7 @@ async fn a_long_result_reaches_the_client_before_the_upstream_has_sent_all_of_it
     let up = Upstream {
         release: Arc::new(Notify::new()),
     };
-    let (gw, addr) = gateway(dir.path(), serve_upstream(up.clone()).await).await;
+    let (gw, addr) = gateway(dir.path(), serve_upstream(up.clone()).await, "30s").await;
 
     let mut resp = call(addr, "up__big").await;
     assert_eq!(resp.status(), 200);
@@ -239,7 +244,7 @@ async fn a_result_that_breaks_off_never_reaches_the_client_whole() {
     let up = Upstream {
         release: Arc::new(Notify::new()),
     };
-    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await).await;
+    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await, "30s").await;
 
     let mut resp = call(addr, "up__broken").await;
     assert_eq!(resp.status(), 200);
@@ -258,13 +263,11 @@ async fn a_result_that_breaks_off_never_reaches_the_client_whole() {
     let records = call_records(&gw).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].decision, Decision::Error);
+    // The upstream's body broke: not a timeout, not a refusal.
+    let reason = records[0].reason.as_deref().unwrap_or_default();
     assert!(
-        records[0]
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.contains("up")),
-        "{:?}",
-        records[0].reason
+        reason.starts_with("upstream up ") && !reason.contains("timed out"),
+        "{reason}"
     );
 }
 
@@ -274,7 +277,7 @@ async fn a_result_with_an_output_schema_is_held_and_bounded() {
     let up = Upstream {
         release: Arc::new(Notify::new()),
     };
-    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await).await;
+    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await, "30s").await;
 
     // 3 MiB, over `max_response_bytes`: the guard must see all of it, so it is refused.
     let resp = call(addr, "up__typed").await;
@@ -286,4 +289,32 @@ async fn a_result_with_an_output_schema_is_held_and_bounded() {
     let records = call_records(&gw).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].decision, Decision::Error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_stalls_past_the_call_timeout_breaks_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Upstream {
+        release: Arc::new(Notify::new()),
+    };
+    // `big` never gets its release: the upstream stalls after 2 MiB.
+    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await, "1s").await;
+
+    let mut resp = call(addr, "up__big").await;
+    let mut body = Vec::new();
+    let ended = loop {
+        match resp.chunk().await {
+            Ok(Some(piece)) => body.extend_from_slice(&piece),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(ended.is_err(), "the reply ended as if complete");
+    assert!(body.len() > BEFORE, "{} bytes passed", body.len());
+
+    let records = call_records(&gw).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].decision, Decision::Error);
+    let reason = records[0].reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("timed out"), "{reason}");
 }

@@ -7,7 +7,7 @@
 //! its closing brace). The gateway sends its own head (`{"jsonrpc":"2.0","id":<id>,"result":`),
 //! those bytes, and its own tail, so the body is never held whole.
 //!
-//! The scanner is a byte-level state machine: a [`State`], a stack of open container kinds, and
+//! The scanner is a byte-level state machine: a `State`, a stack of open container kinds, and
 //! a few small buffers (a partial escape or UTF-8 sequence carried between chunks, a decoded
 //! member name, the raw `id`). Its memory does not grow with the document, only with nesting.
 //!
