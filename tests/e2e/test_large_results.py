@@ -4,7 +4,8 @@ The bundled demo server (``portcullis demo-upstream --http``) reads a 900 KiB fi
 official SDK client, in both eras, through a gateway that holds at most 256 KiB of a result
 (``limits.max_response_bytes``): only a result that is not held can get through. Hidden
 characters are still removed on the way, and the audit record carries the size and SHA-256 of
-the text the client got. Without ``stream_results_above`` the same read is refused as too large,
+the text the client got. server-everything (npm) answers on an SSE stream, whose one event
+passes through the same way. Without ``stream_results_above`` the same read is refused as too large,
 and so is a read whose results the guard redacts (redaction needs the whole result).
 """
 
@@ -22,6 +23,7 @@ from harness.access import audit_export
 from harness.clients import connect, text_of
 from harness.gateway import Gateway, UpstreamSpec
 from harness.procs import Process, free_port, wait_http
+from harness.upstreams import EverythingHttp
 
 pytestmark = pytest.mark.anyio
 
@@ -106,3 +108,19 @@ async def test_a_result_that_must_be_held_is_refused_past_the_limit(
     records = _call_records(gw)
     assert len(records) == 1 and records[0]["decision"] == "error", records
     assert "262144 bytes" in records[0]["reason"], records[0]
+
+
+async def test_a_long_result_on_an_sse_stream_passes_through(
+    start_gateway: Callable[..., Gateway], everything_http: EverythingHttp, era: str
+) -> None:
+    """server-everything (the npm reference server, over Streamable HTTP) answers on an SSE
+    stream: the long result is that stream's one event, passed through as its data arrives."""
+    gw = start_gateway([everything_http.spec()], limits=STREAMING, extra=NO_REDACTION)
+    message = "".join(f"{i:07d} \u200bwords " for i in range(24_000))  # ≈ 400 KiB, hidden chars
+    async with connect(gw.mcp_url, era) as client:
+        result = await client.call_tool("everything_http__echo", {"message": message})
+    assert not result.is_error, text_of(result)[:200]
+    assert text_of(result) == "Echo: " + message.replace("\u200b", "")
+    records = _call_records(gw)
+    assert len(records) == 1 and records[0]["decision"] == "allow", records
+    assert records[0]["result"]["value"]["passedThrough"]["hiddenRemoved"] == 24_000

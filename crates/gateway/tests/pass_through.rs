@@ -52,6 +52,7 @@ async fn mcp(State(up): State<Upstream>, body: Bytes) -> Response {
             &id,
             json!({"resultType": "complete", "tools": [
                 {"name": "big", "inputSchema": {"type": "object"}},
+                {"name": "big_sse", "inputSchema": {"type": "object"}},
                 {"name": "broken", "inputSchema": {"type": "object"}},
                 {"name": "typed", "inputSchema": {"type": "object"},
                  "outputSchema": {"type": "object"}},
@@ -62,17 +63,31 @@ async fn mcp(State(up): State<Upstream>, body: Bytes) -> Response {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            // `big_sse` answers on an SSE stream: a comment and fields first, the response's
+            // JSON over two `data` lines.
+            let sse = name.ends_with("_sse");
             let head = format!(
-                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"resource_link","uri":"file:///x","name":"x"}},{{"type":"text","text":"{}"#,
+                r#"{}{{"jsonrpc":"2.0",{}"id":{id},"result":{{"content":[{{"type":"resource_link","uri":"file:///x","name":"x"}},{{"type":"text","text":"{}"#,
+                if sse {
+                    ": hi\nevent: message\nid: 7\ndata: "
+                } else {
+                    ""
+                },
+                if sse { "\r\ndata:" } else { "" },
                 "a".repeat(BEFORE)
             );
+            let name = name.trim_end_matches("_sse").to_owned();
             let release = Arc::clone(&up.release);
             let rest = async move {
                 match name.as_str() {
                     "big" => {
                         release.notified().await;
                         // A zero-width space, raw and escaped: hidden, removed on the way.
-                        let tail = format!("{}\u{200B}b\\u200b\"}}]}}}}", "a".repeat(AFTER));
+                        let tail = format!(
+                            "{}\u{200B}b\\u200b\"}}]}}}}{}",
+                            "a".repeat(AFTER),
+                            if sse { "\n\n" } else { "" }
+                        );
                         Ok::<_, std::io::Error>(Bytes::from(tail))
                     }
                     "typed" => Ok(Bytes::from(format!(
@@ -85,7 +100,14 @@ async fn mcp(State(up): State<Upstream>, body: Bytes) -> Response {
             let pieces =
                 futures::stream::iter([Ok(Bytes::from(head))]).chain(futures::stream::once(rest));
             Response::builder()
-                .header("content-type", "application/json")
+                .header(
+                    "content-type",
+                    if sse {
+                        "text/event-stream"
+                    } else {
+                        "application/json"
+                    },
+                )
                 .body(Body::from_stream(pieces))
                 .unwrap()
         }
@@ -189,24 +211,39 @@ async fn call_records(gw: &Gateway) -> Vec<Record> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_result_reaches_the_client_before_the_upstream_has_sent_all_of_it() {
+    passes_through_before_the_upstream_ends("up__big").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_result_on_an_sse_stream_reaches_the_client_before_its_end() {
+    passes_through_before_the_upstream_ends("up__big_sse").await;
+}
+
+#[cfg(test)]
+async fn passes_through_before_the_upstream_ends(tool: &str) {
     let dir = tempfile::tempdir().unwrap();
     let up = Upstream {
         release: Arc::new(Notify::new()),
     };
     let (gw, addr) = gateway(dir.path(), serve_upstream(up.clone()).await, "30s").await;
 
-    let mut resp = call(addr, "up__big").await;
+    let mut resp = call(addr, tool).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/json");
     // The upstream holds back the end of its result until the client has read 1 MiB of it:
-    // a gateway that held results whole would wait here forever.
+    // a gateway that held results whole would wait here until the bound below.
     let mut body = Vec::new();
-    while body.len() < 1 << 20 {
-        let Some(piece) = resp.chunk().await.unwrap() else {
-            panic!("body ended early: {}", String::from_utf8_lossy(&body));
-        };
-        body.extend_from_slice(&piece);
-    }
+    let first = async {
+        while body.len() < 1 << 20 {
+            let Some(piece) = resp.chunk().await.unwrap() else {
+                panic!("body ended early: {}", String::from_utf8_lossy(&body));
+            };
+            body.extend_from_slice(&piece);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), first)
+        .await
+        .expect("the first MiB never came: the result was held");
     up.release.notify_one();
     while let Some(piece) = resp.chunk().await.unwrap() {
         body.extend_from_slice(&piece);

@@ -20,7 +20,7 @@ use super::{
     Call, Delivery, Event, Health, ServerIdentity, ServerRequest, Streaming, Upstream,
     UpstreamError, UpstreamLimits, handshake, meta,
 };
-use crate::sse::SseDecoder;
+use crate::sse::{SsePiece, SsePieces};
 
 #[derive(Clone)]
 struct Session {
@@ -460,45 +460,112 @@ impl Shared {
             let body = read_limited(resp, limit).await?;
             return whole(&body, status, self.limits.max_json_depth);
         }
-        let mut decoder = SseDecoder::new(usize::try_from(limit).unwrap_or(usize::MAX));
+        // The stream's events one by one: the data of each is collected (within `limit`) and
+        // handled whole, unless it is this call's long result, which is handed on as it
+        // arrives once more than `streaming.above` bytes of it have come.
+        let mut reader = SsePieces::new();
+        let mut data = Vec::new();
+        let mut scanner = streaming.as_ref().map(|s| scanner_for(s, &self.limits));
+        let mut out = Vec::new();
         while let Some(chunk) = resp.chunk().await {
             let chunk = chunk?;
-            let evs = decoder
-                .feed(&chunk)
-                .map_err(|_| UpstreamError::TooLarge(limit))?;
-            for ev in evs {
-                if ev.data.trim().is_empty() {
-                    continue;
-                }
-                let msg = match portcullis_mcp::parse(
-                    ev.data.as_bytes(),
-                    self.limits.max_json_depth,
-                ) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::warn!(upstream = %self.name, error = %e, "invalid message on SSE stream");
-                        continue;
-                    }
-                };
-                match msg {
-                    Message::Response(Response {
-                        id: Some(Id::Int(rid)),
-                        outcome,
-                    }) if rid == id => {
+            let mut pieces = Vec::new();
+            reader.feed(&chunk, &mut pieces);
+            let mut pieces = pieces.into_iter();
+            while let Some(piece) = pieces.next() {
+                let SsePiece::Data(bytes) = piece else {
+                    let event = std::mem::take(&mut data);
+                    scanner = streaming.as_ref().map(|s| scanner_for(s, &self.limits));
+                    out.clear();
+                    if let Some(outcome) = self.on_event(&event, id, session, events, client_token)
+                    {
                         resp.finish();
                         return Ok(Posted::Outcome(outcome));
                     }
-                    Message::Response(_) => {
-                        tracing::debug!(upstream = %self.name, "stray response on stream")
+                    continue;
+                };
+                data.extend_from_slice(bytes);
+                if let Some(s) = scanner.as_mut()
+                    && s.feed(bytes, &mut out).is_err()
+                {
+                    scanner = None;
+                    out.clear();
+                }
+                match (&streaming, scanner.take()) {
+                    (Some(streaming), Some(mut scanner))
+                        if data.len() as u64 > streaming.above && scanner.in_result() =>
+                    {
+                        // The rest of this chunk's pieces belong to the stream too.
+                        let mut done = false;
+                        for piece in pieces.by_ref() {
+                            match piece {
+                                SsePiece::Data(bytes) => {
+                                    if scanner.feed(bytes, &mut out).is_err() {
+                                        // Reported by the stream's end check.
+                                        break;
+                                    }
+                                }
+                                SsePiece::End => {
+                                    done = true;
+                                    break;
+                                }
+                            }
+                        }
+                        return Ok(Posted::Streamed(Box::new(ResultStream {
+                            reply: resp,
+                            scanner,
+                            pending: out,
+                            id,
+                            read: data.len() as u64,
+                            max: streaming.max,
+                            sse: Some(reader),
+                            done,
+                        })));
                     }
-                    Message::Notification(n) => self.on_notification(n, events, client_token),
-                    Message::Request(r) => self.on_request(r, session, events),
+                    (_, kept) => scanner = kept,
+                }
+                if data.len() as u64 > limit {
+                    return Err(UpstreamError::TooLarge(limit));
                 }
             }
         }
         Err(UpstreamError::Protocol(
             "stream ended without a response".into(),
         ))
+    }
+
+    /// One SSE event's data, handled whole: this call's response ends the read; notifications
+    /// and server requests go to the call's events; anything else is logged and skipped.
+    fn on_event(
+        self: &Arc<Self>,
+        data: &[u8],
+        id: i64,
+        session: &Session,
+        events: Option<&mpsc::Sender<Event>>,
+        client_token: Option<&RawValue>,
+    ) -> Option<Outcome> {
+        if data.trim_ascii().is_empty() {
+            return None;
+        }
+        let msg = match portcullis_mcp::parse(data, self.limits.max_json_depth) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(upstream = %self.name, error = %e, "invalid message on SSE stream");
+                return None;
+            }
+        };
+        match msg {
+            Message::Response(Response {
+                id: Some(Id::Int(rid)),
+                outcome,
+            }) if rid == id => return Some(outcome),
+            Message::Response(_) => {
+                tracing::debug!(upstream = %self.name, "stray response on stream")
+            }
+            Message::Notification(n) => self.on_notification(n, events, client_token),
+            Message::Request(r) => self.on_request(r, session, events),
+        }
+        None
     }
 
     fn on_notification(
@@ -692,11 +759,7 @@ async fn read_or_stream(
     if declared.is_some_and(|l| l > streaming.max) {
         return Err(UpstreamError::TooLarge(streaming.max));
     }
-    let mut scanner = ResultScanner::new(limits.max_json_depth, streaming.hidden);
-    if !streaming.link_prefix.is_empty() {
-        scanner = scanner.with_link_prefix(&streaming.link_prefix);
-    }
-    let mut scanner = Some(scanner);
+    let mut scanner = Some(scanner_for(&streaming, &limits));
     let mut held = Vec::new();
     let mut out = Vec::new();
     while let Some(chunk) = resp.chunk().await {
@@ -717,6 +780,8 @@ async fn read_or_stream(
                     id,
                     read: held.len() as u64,
                     max: streaming.max,
+                    sse: None,
+                    done: false,
                 })));
             }
             _ if held.len() as u64 > limits.max_response_bytes => {
@@ -726,6 +791,16 @@ async fn read_or_stream(
         }
     }
     whole(&held, status, limits.max_json_depth)
+}
+
+/// A scanner for a result that may be streamed.
+fn scanner_for(streaming: &Streaming, limits: &UpstreamLimits) -> ResultScanner {
+    let scanner = ResultScanner::new(limits.max_json_depth, streaming.hidden);
+    if streaming.link_prefix.is_empty() {
+        scanner
+    } else {
+        scanner.with_link_prefix(&streaming.link_prefix)
+    }
 }
 
 /// The result of a call, passed on as it arrives: the text of the result object, checked as
@@ -738,9 +813,13 @@ pub struct ResultStream {
     pending: Vec<u8>,
     /// The request's id, which the response must carry.
     id: i64,
-    /// Bytes of the body read so far.
+    /// Bytes of the body (of an SSE body: of the event's data) read so far.
     read: u64,
     max: u64,
+    /// For an SSE body: the reader of its events; the result is the current event's data.
+    sse: Option<SsePieces>,
+    /// The SSE event that carries the result has ended.
+    done: bool,
 }
 
 impl std::fmt::Debug for ResultStream {
@@ -770,28 +849,64 @@ impl ResultStream {
         if !self.pending.is_empty() {
             return Some(Ok(bytes::Bytes::from(std::mem::take(&mut self.pending))));
         }
-        loop {
+        while !self.done {
             let chunk = match self.reply.chunk().await? {
                 Ok(chunk) => chunk,
                 Err(e) => return Some(Err(e)),
             };
-            self.read += chunk.len() as u64;
-            if self.read > self.max {
-                return Some(Err(UpstreamError::TooLarge(self.max)));
-            }
             let mut out = Vec::with_capacity(chunk.len());
-            if let Err(e) = self.scanner.feed(&chunk, &mut out) {
-                return Some(Err(UpstreamError::Protocol(format!("result: {e}"))));
+            let fed = match self.sse.as_mut() {
+                None => self.take(&chunk, &mut out),
+                Some(reader) => {
+                    let mut pieces = Vec::new();
+                    reader.feed(&chunk, &mut pieces);
+                    let mut fed = Ok(());
+                    for piece in pieces {
+                        match piece {
+                            SsePiece::Data(bytes) => {
+                                fed = self.take(bytes, &mut out);
+                                if fed.is_err() {
+                                    break;
+                                }
+                            }
+                            SsePiece::End => {
+                                self.done = true;
+                                break;
+                            }
+                        }
+                    }
+                    fed
+                }
+            };
+            if let Err(e) = fed {
+                return Some(Err(e));
             }
             if !out.is_empty() {
                 return Some(Ok(bytes::Bytes::from(out)));
             }
         }
+        None
+    }
+
+    /// Scans `bytes` of the result's text into `out`, within the size limit.
+    fn take(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), UpstreamError> {
+        self.read += bytes.len() as u64;
+        if self.read > self.max {
+            return Err(UpstreamError::TooLarge(self.max));
+        }
+        self.scanner
+            .feed(bytes, out)
+            .map_err(|e| UpstreamError::Protocol(format!("result: {e}")))
     }
 
     /// Once [`ResultStream::next`] has returned `None`: whether the body was one complete
     /// JSON-RPC response to this request.
     pub fn end(self) -> Result<StreamEnd, UpstreamError> {
+        if self.sse.is_some() {
+            // The event is complete; the rest of the stream (if it arrived) keeps the
+            // connection usable.
+            self.reply.finish();
+        }
         let end = self
             .scanner
             .finish()
