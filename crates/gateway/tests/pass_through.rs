@@ -1,7 +1,8 @@
 //! Long results pass through the gateway as they arrive (`limits.stream_results_above`): the
 //! client reads the beginning of a result while the upstream still holds back its end, links
 //! get the upstream's prefix and hidden characters go on the way, the end of the reply waits
-//! for the audit record, and a result that breaks off never reaches the client whole. Results
+//! for the audit record (a record that cannot be written breaks the reply off), and a result
+//! that breaks off never reaches the client whole. Results
 //! the guard must see whole (an `outputSchema`) are still held, within `max_response_bytes`.
 
 use std::collections::BTreeMap;
@@ -354,4 +355,37 @@ async fn a_result_that_stalls_past_the_call_timeout_breaks_off() {
     assert_eq!(records[0].decision, Decision::Error);
     let reason = records[0].reason.as_deref().unwrap_or_default();
     assert!(reason.contains("timed out"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_whose_record_cannot_be_written_never_reaches_the_client_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Upstream {
+        release: Arc::new(Notify::new()),
+    };
+    let (gw, addr) = gateway(dir.path(), serve_upstream(up.clone()).await, "30s").await;
+    // From now on no audit record can be written.
+    portcullis_store::sqlx::query(
+        "CREATE TRIGGER refuse_records BEFORE INSERT ON audit_records \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(gw.audit.store().pool())
+    .await
+    .unwrap();
+
+    up.release.notify_one();
+    let mut resp = call(addr, "up__big").await;
+    assert_eq!(resp.status(), 200);
+    let mut body = Vec::new();
+    let ended = loop {
+        match resp.chunk().await {
+            Ok(Some(piece)) => body.extend_from_slice(&piece),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    // All of the result's text came, but not the reply's end: no whole result.
+    assert!(ended.is_err(), "the reply ended as if complete");
+    assert!(body.len() > BEFORE + AFTER, "{} bytes passed", body.len());
+    assert!(serde_json::from_slice::<Value>(&body).is_err());
 }
