@@ -2,8 +2,8 @@
 //! client reads the beginning of a result while the upstream still holds back its end, links
 //! get the upstream's prefix and hidden characters go on the way, the end of the reply waits
 //! for the audit record (a record that cannot be written breaks the reply off), and a result
-//! that breaks off never reaches the client whole. Results
-//! the guard must see whole (an `outputSchema`) are still held, within `max_response_bytes`.
+//! that breaks off never reaches the client whole. Results the guard must see whole (an
+//! `outputSchema`) are still held, within `max_response_bytes`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
