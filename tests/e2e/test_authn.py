@@ -38,10 +38,10 @@ from harness.access import audit_export, cli, gateway_logs, store_bytes
 from harness.authserver import AuthServer, LocalIssuer, other_key_token, token_header
 from harness.clients import text_of
 from harness.gateway import Gateway
-from harness.procs import Process, free_port, wait_http
+from harness.procs import free_port
 from harness.rawhttp import jsonrpc_reply, modern_envelope, modern_headers
 from harness.recorder import HeaderRecorder
-from harness.upstreams import UpstreamSpec
+from harness.upstreams import UpstreamSpec, demo_http
 
 ECHO = "demo__echo"
 # Failures allowed per address on gateways that are not testing the lockout: every test here
@@ -533,20 +533,11 @@ async def test_repeated_failures_lock_the_address_out(
 @pytest.fixture
 def recorded_demo_http(portcullis_bin: Path, tmp_path: Path) -> Iterator[HeaderRecorder]:
     """``portcullis demo-upstream --http`` behind a recording proxy."""
-    root = tmp_path / "http-root"
-    root.mkdir()
-    port = free_port()
-    proc = Process(
-        "demo-upstream-http",
-        [portcullis_bin, "demo-upstream", "--http", f"127.0.0.1:{port}", "--root", root],
-        tmp_path / "logs",
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/mcp", proc=proc, timeout=30, ok=None)
-        with HeaderRecorder(f"http://127.0.0.1:{port}") as recorder:
-            yield recorder
-    finally:
-        proc.stop()
+    with (
+        demo_http(portcullis_bin, tmp_path / "http-root", tmp_path / "logs") as base_url,
+        HeaderRecorder(base_url) as recorder,
+    ):
+        yield recorder
 
 
 async def test_client_credentials_never_reach_the_upstream(

@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from harness.access import audit_export
 from harness.clients import connect, text_of
 from harness.gateway import Gateway, UpstreamSpec
-from harness.procs import Process, free_port, wait_http
+from harness import upstreams
 from harness.upstreams import EverythingHttp
 
 pytestmark = pytest.mark.anyio
@@ -46,17 +46,8 @@ def demo_http(portcullis_bin: Path, tmp_path: Path) -> Iterator[UpstreamSpec]:
     root.mkdir()
     (root / "big.txt").write_text(FILE_TEXT, encoding="utf-8")
     assert 800 * 1024 < len(FILE_TEXT.encode()) < 1024 * 1024
-    port = free_port()
-    proc = Process(
-        "demo-upstream-http",
-        [portcullis_bin, "demo-upstream", "--http", f"127.0.0.1:{port}", "--root", root],
-        tmp_path / "logs",
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/mcp", proc=proc, timeout=30, ok=None)
-        yield UpstreamSpec(name="demo", url=f"http://127.0.0.1:{port}/mcp")
-    finally:
-        proc.stop()
+    with upstreams.demo_http(portcullis_bin, root, tmp_path / "logs") as base_url:
+        yield UpstreamSpec(name="demo", url=f"{base_url}/mcp")
 
 
 def _call_records(gw: Gateway) -> list[dict]:

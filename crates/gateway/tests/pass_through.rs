@@ -174,6 +174,39 @@ url = "http://{upstream}/mcp"
     (gw, addr)
 }
 
+/// An upstream and a gateway in front of it, for one test.
+#[cfg(test)]
+struct Setup {
+    _dir: tempfile::TempDir,
+    up: Upstream,
+    gw: Arc<Gateway>,
+    addr: SocketAddr,
+}
+
+#[cfg(test)]
+async fn setup(call_timeout: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Upstream {
+        release: Arc::new(Notify::new()),
+    };
+    let (gw, addr) = gateway(dir.path(), serve_upstream(up.clone()).await, call_timeout).await;
+    Setup {
+        _dir: dir,
+        up,
+        gw,
+        addr,
+    }
+}
+
+/// Reads the rest of a reply into `body`: `Err` when it broke off instead of ending.
+#[cfg(test)]
+async fn read_rest(resp: &mut reqwest::Response, body: &mut Vec<u8>) -> reqwest::Result<()> {
+    while let Some(piece) = resp.chunk().await? {
+        body.extend_from_slice(&piece);
+    }
+    Ok(())
+}
+
 /// A 2026-07-28 `tools/call` of `name` through the gateway.
 #[cfg(test)]
 async fn call(gateway: SocketAddr, name: &str) -> reqwest::Response {
@@ -222,11 +255,7 @@ async fn a_long_result_on_an_sse_stream_reaches_the_client_before_its_end() {
 
 #[cfg(test)]
 async fn passes_through_before_the_upstream_ends(tool: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let up = Upstream {
-        release: Arc::new(Notify::new()),
-    };
-    let (gw, addr) = gateway(dir.path(), serve_upstream(up.clone()).await, "30s").await;
+    let Setup { _dir, up, gw, addr } = setup("30s").await;
 
     let mut resp = call(addr, tool).await;
     assert_eq!(resp.status(), 200);
@@ -278,22 +307,12 @@ async fn passes_through_before_the_upstream_ends(tool: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_that_breaks_off_never_reaches_the_client_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let up = Upstream {
-        release: Arc::new(Notify::new()),
-    };
-    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await, "30s").await;
+    let Setup { _dir, gw, addr, .. } = setup("30s").await;
 
     let mut resp = call(addr, "up__broken").await;
     assert_eq!(resp.status(), 200);
     let mut body = Vec::new();
-    let ended = loop {
-        match resp.chunk().await {
-            Ok(Some(piece)) => body.extend_from_slice(&piece),
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        }
-    };
+    let ended = read_rest(&mut resp, &mut body).await;
     assert!(ended.is_err(), "the reply ended as if complete");
     assert!(body.len() > BEFORE, "{} bytes passed", body.len());
     assert!(serde_json::from_slice::<Value>(&body).is_err());
@@ -311,11 +330,7 @@ async fn a_result_that_breaks_off_never_reaches_the_client_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_with_an_output_schema_is_held_and_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let up = Upstream {
-        release: Arc::new(Notify::new()),
-    };
-    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await, "30s").await;
+    let Setup { _dir, gw, addr, .. } = setup("30s").await;
 
     // 3 MiB, over `max_response_bytes`: the guard must see all of it, so it is refused.
     let resp = call(addr, "up__typed").await;
@@ -331,22 +346,12 @@ async fn a_result_with_an_output_schema_is_held_and_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_that_stalls_past_the_call_timeout_breaks_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let up = Upstream {
-        release: Arc::new(Notify::new()),
-    };
     // `big` never gets its release: the upstream stalls after 2 MiB.
-    let (gw, addr) = gateway(dir.path(), serve_upstream(up).await, "1s").await;
+    let Setup { _dir, gw, addr, .. } = setup("1s").await;
 
     let mut resp = call(addr, "up__big").await;
     let mut body = Vec::new();
-    let ended = loop {
-        match resp.chunk().await {
-            Ok(Some(piece)) => body.extend_from_slice(&piece),
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        }
-    };
+    let ended = read_rest(&mut resp, &mut body).await;
     assert!(ended.is_err(), "the reply ended as if complete");
     assert!(body.len() > BEFORE, "{} bytes passed", body.len());
 
@@ -359,11 +364,7 @@ async fn a_result_that_stalls_past_the_call_timeout_breaks_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_whose_record_cannot_be_written_never_reaches_the_client_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let up = Upstream {
-        release: Arc::new(Notify::new()),
-    };
-    let (gw, addr) = gateway(dir.path(), serve_upstream(up.clone()).await, "30s").await;
+    let Setup { _dir, up, gw, addr } = setup("30s").await;
     // From now on no audit record can be written.
     portcullis_store::sqlx::query(
         "CREATE TRIGGER refuse_records BEFORE INSERT ON audit_records \
@@ -377,13 +378,7 @@ async fn a_result_whose_record_cannot_be_written_never_reaches_the_client_whole(
     let mut resp = call(addr, "up__big").await;
     assert_eq!(resp.status(), 200);
     let mut body = Vec::new();
-    let ended = loop {
-        match resp.chunk().await {
-            Ok(Some(piece)) => body.extend_from_slice(&piece),
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        }
-    };
+    let ended = read_rest(&mut resp, &mut body).await;
     // All of the result's text came, but not the reply's end: no whole result.
     assert!(ended.is_err(), "the reply ended as if complete");
     assert!(body.len() > BEFORE + AFTER, "{} bytes passed", body.len());

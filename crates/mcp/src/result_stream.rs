@@ -301,13 +301,16 @@ impl Number {
         Ok(true)
     }
 
+    /// The significand with the digit `d` appended, if it fits.
+    fn shifted(&self, d: u8) -> Option<u64> {
+        self.significand
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d)))
+    }
+
     fn int_digit(&mut self, d: u8) {
         if !self.int_overflow {
-            match self
-                .significand
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(d)))
-            {
+            match self.shifted(d) {
                 Some(v) => {
                     self.significand = v;
                     return;
@@ -323,11 +326,7 @@ impl Number {
         if self.frac_overflow {
             return;
         }
-        match self
-            .significand
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d)))
-        {
+        match self.shifted(d) {
             Some(v) => {
                 self.significand = v;
                 self.exponent = self.exponent.saturating_sub(1);

@@ -13,10 +13,12 @@ Both are run with ``node`` on the installed file, never ``npx``, so no test touc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from . import paths
@@ -116,3 +118,17 @@ def demo_stdio(binary: Path, root: Path, name: str = "demo") -> UpstreamSpec:
         command=[str(binary), "demo-upstream", "--root", str(root)],
         sandbox={"fs_read": [str(root)], "fs_write": [str(root)]},
     )
+
+
+@contextlib.contextmanager
+def demo_http(binary: Path, root: Path, logs: Path) -> Iterator[str]:
+    """``portcullis demo-upstream --http`` serving ``root`` (created) on a free port, until the
+    block ends; yields its base URL (the MCP endpoint is ``/mcp``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = Process("demo-upstream-http", [binary, "demo-upstream", "--http", f"127.0.0.1:{port}", "--root", root], logs)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/mcp", proc=proc, timeout=30, ok=None)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
