@@ -377,18 +377,26 @@ fn error_response(gw: &Gateway, err: &GatewayError, id: Option<Id>, modern: bool
     resp
 }
 
-/// A response that passes through as it arrives: `head`, then the pieces; a piece that is an
-/// error ends the body unfinished (HTTP/1.1: no last chunk), so the client sees a broken
-/// reply, never a whole result that was not meant to be whole.
+/// A response that passes through as it arrives: `head`, then the pieces up to the last one.
+/// If the pieces stop before it, the body ends unfinished (an error: HTTP/1.1 sends no last
+/// chunk), so the client sees a broken reply, never a whole result that was not meant to be.
 fn passed_through(
     head: Bytes,
     rest: crate::stream::RestReceiver,
     cancel: Option<tokio_util::sync::DropGuard>,
 ) -> Response {
-    let pieces = futures::stream::unfold((rest, cancel), |(mut rest, cancel)| async move {
+    use crate::stream::RestPiece;
+    let pieces = futures::stream::unfold((Some(rest), cancel), |(rest, cancel)| async move {
         // The guard lives as long as the body: dropping the body cancels the call.
-        let piece = rest.recv().await?;
-        Some((piece, (rest, cancel)))
+        let mut rest = rest?;
+        Some(match rest.recv().await {
+            Some(RestPiece { bytes, last: false }) => (Ok(bytes), (Some(rest), cancel)),
+            Some(RestPiece { bytes, last: true }) => (Ok(bytes), (None, cancel)),
+            None => (
+                Err(std::io::Error::other("the response broke off")),
+                (None, cancel),
+            ),
+        })
     });
     let body = futures::stream::once(async move { Ok(head) }).chain(pieces);
     json_response(StatusCode::OK, Body::from_stream(body))

@@ -22,7 +22,7 @@ use crate::error::GatewayError;
 use crate::federation::{Kind, Member};
 use crate::pipeline::EraCtx;
 use crate::proof::Validated;
-use crate::stream::EventLog;
+use crate::stream::{EventLog, RestPiece};
 use crate::{mrtr, results};
 use portcullis_authz::{Action, Target as AuthzTarget};
 use serde_json::Value;
@@ -583,7 +583,7 @@ async fn pass_through(
                 // A client that reads slowly holds the upstream back, within the call's time.
                 tokio::select! {
                     biased;
-                    sent = tx.send(Ok(piece)) => if sent.is_err() {
+                    sent = tx.send(RestPiece { bytes: piece, last: false }) => if sent.is_err() {
                         break Some(Broke::Gone("the client went away"));
                     },
                     () = &mut deadline => break Some(Broke::Failed(GatewayError::Timeout(upstream.to_owned()))),
@@ -645,15 +645,21 @@ async fn pass_through(
         client.id = %principal, mcp.name = %exposed, upstream, decision,
         latency_ms = started.elapsed().as_secs_f64() * 1000.0, "call (result passed through)"
     );
-    let last = match (ended, entry.commit(gw).await) {
-        (Ok(_), Ok(())) => {
-            let mut end = tail.to_vec();
-            end.push(b'}');
-            Ok(Bytes::from(end))
+    if let (Ok(_), Ok(())) = (ended, entry.commit(gw).await) {
+        let mut end = tail.to_vec();
+        end.push(b'}');
+        let last = RestPiece {
+            bytes: Bytes::from(end),
+            last: true,
+        };
+        tokio::select! {
+            biased;
+            _ = tx.send(last) => {}
+            () = &mut deadline => {}
         }
-        _ => Err(std::io::Error::other("the result broke off")),
-    };
-    let _ = tx.send(last).await;
+    }
+    // Otherwise (and if the client did not take the end in time) the sender goes away before
+    // the last piece: the reply breaks off.
 }
 
 /// Why a result stopped passing through before its end.

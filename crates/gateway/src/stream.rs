@@ -30,9 +30,17 @@ pub struct LogEvent {
     pub rest: Option<Rest>,
 }
 
-/// The rest of a response that is passed through: its pieces, and an error where it breaks off
-/// (the reply then ends without finishing the body, so the client never sees a whole result).
-pub type RestReceiver = tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>;
+/// A piece of a response that is passed through; `last` ends the response.
+#[derive(Debug)]
+pub struct RestPiece {
+    pub bytes: Bytes,
+    pub last: bool,
+}
+
+/// The rest of a response that is passed through. If the sender goes away before the `last`
+/// piece, the response breaks off: the reply ends without finishing its body, so the client
+/// never sees a whole result.
+pub type RestReceiver = tokio::sync::mpsc::Receiver<RestPiece>;
 
 /// [`RestReceiver`], shared by the clones of its event and taken by the one reply.
 #[derive(Debug, Clone)]
