@@ -20,7 +20,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from harness.access import audit_export
-from harness.clients import connect, text_of
+from harness.clients import all_resources, connect, text_of
 from harness.gateway import Gateway, UpstreamSpec
 from harness import upstreams
 from harness.upstreams import EverythingHttp
@@ -78,6 +78,23 @@ async def test_a_long_result_passes_through_to_an_sdk_client(
     assert passed["bytes"] > len(CLEAN_TEXT.encode())
     assert len(passed["sha256"]) == 64 and passed["sha256"] != hashlib.sha256(b"").hexdigest()
     assert "passedThrough" not in json.dumps(records[1]["result"])
+
+
+async def test_a_long_resource_passes_through_with_its_link_prefixed(
+    start_gateway: Callable[..., Gateway], demo_http: UpstreamSpec, era: str
+) -> None:
+    """``resources/read`` too: the contents' ``uri`` gets the upstream's prefix on the way."""
+    gw = start_gateway([demo_http], limits=STREAMING, extra=NO_REDACTION)
+    async with connect(gw.mcp_url, era) as client:
+        [uri] = [r.uri for r in await all_resources(client) if str(r.uri).endswith("/big.txt")]
+        assert str(uri).startswith("demo__file://"), uri
+        read = await client.read_resource(uri)
+    assert len(read.contents) == 1
+    assert read.contents[0].uri == uri
+    assert getattr(read.contents[0], "text", None) == CLEAN_TEXT
+    records = [r for r in audit_export(gw) if r["method"] == "resources/read"]
+    assert len(records) == 1 and records[0]["decision"] == "allow", records
+    assert records[0]["result"]["value"]["passedThrough"]["hiddenRemoved"] == HIDDEN
 
 
 @pytest.mark.parametrize(
