@@ -1,9 +1,10 @@
 //! Untrusted bytes of an upstream's SSE stream, split into arbitrary chunks: the decoder must
-//! never panic and never return an event larger than its bound.
+//! never panic and never return an event larger than its bound, and the incremental reader
+//! the upstream client uses (`SsePieces`) must give the same events' data.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_transport::sse::SseDecoder;
+use portcullis_transport::sse::{SseDecoder, SsePiece, SsePieces};
 
 const MAX_EVENT: usize = 4096;
 
@@ -12,14 +13,26 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut decoder = SseDecoder::new(MAX_EVENT);
+    let mut reader = SsePieces::new();
+    let (mut decoded, mut read, mut current) = (Vec::new(), Vec::new(), Vec::new());
     for chunk in rest.chunks(usize::from(split).max(1)) {
         match decoder.feed(chunk) {
             Ok(events) => {
                 for e in events {
                     assert!(e.data.len() <= MAX_EVENT);
+                    decoded.push(e.data.into_bytes());
                 }
             }
             Err(_) => return,
         }
+        let mut pieces = Vec::new();
+        reader.feed(chunk, &mut pieces);
+        for piece in pieces {
+            match piece {
+                SsePiece::Data(d) => current.extend_from_slice(d),
+                SsePiece::End => read.push(std::mem::take(&mut current)),
+            }
+        }
     }
+    assert_eq!(read, decoded);
 });

@@ -19,7 +19,9 @@ pub enum SseError {
     NotUtf8,
 }
 
-/// Incremental decoder: feed chunks, take complete events. Bounded: an event (or a line) larger
+/// Incremental decoder: feed chunks, take complete events. The upstream client reads with
+/// [`SsePieces`], which never collects an event; this decoder is the whole-event reference it
+/// is checked against (tests, the `sse_framing` fuzz target). Bounded: an event (or a line) larger
 /// than `max_event` is an error, so a hostile upstream cannot make us buffer without limit.
 #[derive(Debug)]
 pub struct SseDecoder {

@@ -1,9 +1,10 @@
 //! Replays tests/corpus/fuzz/sse_framing (the `sse_framing` fuzz target's property): the first
-//! byte sets the chunk size; decoding never panics and never yields an event over the bound.
+//! byte sets the chunk size; decoding never panics and never yields an event over the bound,
+//! and the incremental reader the upstream client uses gives the same events' data.
 
 use std::path::PathBuf;
 
-use portcullis_transport::sse::SseDecoder;
+use portcullis_transport::sse::{SseDecoder, SsePiece, SsePieces};
 
 #[test]
 fn sse_framing_seeds() {
@@ -15,11 +16,31 @@ fn sse_framing_seeds() {
             continue;
         };
         let mut decoder = SseDecoder::new(4096);
+        let mut reader = SsePieces::new();
+        let (mut decoded, mut read, mut current) = (Vec::new(), Vec::new(), Vec::new());
+        let mut whole = true;
         for chunk in rest.chunks(usize::from(split).max(1)) {
             match decoder.feed(chunk) {
-                Ok(events) => assert!(events.iter().all(|e| e.data.len() <= 4096)),
-                Err(_) => break,
+                Ok(events) => {
+                    assert!(events.iter().all(|e| e.data.len() <= 4096));
+                    decoded.extend(events.into_iter().map(|e| e.data.into_bytes()));
+                }
+                Err(_) => {
+                    whole = false;
+                    break;
+                }
             }
+            let mut pieces = Vec::new();
+            reader.feed(chunk, &mut pieces);
+            for piece in pieces {
+                match piece {
+                    SsePiece::Data(d) => current.extend_from_slice(d),
+                    SsePiece::End => read.push(std::mem::take(&mut current)),
+                }
+            }
+        }
+        if whole {
+            assert_eq!(read, decoded);
         }
         seen += 1;
     }
