@@ -111,8 +111,9 @@ pub struct Limits {
     /// Most legacy sessions held at once; `initialize` beyond it is refused with 503.
     pub max_sessions: usize,
     /// A result body longer than this is passed through as it arrives instead of being held
-    /// whole, when nothing needs the whole of it (no `outputSchema`, no redaction, no name
-    /// prefix to add); `None`: every result is held (bounded by `max_response_bytes`).
+    /// whole, when nothing needs the whole of it (no `outputSchema`, no redaction of results)
+    /// and it comes from an HTTP upstream; `None`: every result is held (bounded by
+    /// `max_response_bytes`).
     pub stream_results_above: Option<u64>,
     /// Most bytes of a result body that is passed through.
     pub max_streamed_bytes: u64,

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 pub(crate) use context::{Ctx, normalize};
 
-use crate::model::{Approval, Config, Federation, Limits, Listen, Storage, Tls, mask_password};
+use crate::model::{
+    Approval, Config, Federation, Guard, Limits, Listen, RedactScope, Storage, Tls, Upstream,
+    UpstreamTransport, mask_password,
+};
 use crate::net;
 use crate::raw::{RawApproval, RawConfig, RawFederation, RawLimits, RawListen, RawStorage, RawTls};
 
@@ -37,6 +40,13 @@ pub(crate) fn config(raw: RawConfig, source: Option<PathBuf>, ctx: &mut Ctx<'_>)
     let audit = oversight::audit(raw.audit.unwrap_or_default(), ctx);
     let approval = approval(raw.approval.unwrap_or_default(), ctx);
     let anomaly = oversight::anomaly(raw.anomaly.unwrap_or_default(), ctx);
+    if limits.stream_results_above.is_some() && !any_result_may_pass(&upstreams, &guard) {
+        ctx.warn(
+            "limits.stream_results_above has no effect: results pass through only from HTTP \
+             upstreams and only unredacted (set [guard] redact_results = false, or redact = \
+             \"logs\" on the tools whose long results may pass through)",
+        );
+    }
     Config {
         source,
         listen,
@@ -53,6 +63,17 @@ pub(crate) fn config(raw: RawConfig, source: Option<PathBuf>, ctx: &mut Ctx<'_>)
         anomaly,
         warnings: Vec::new(),
     }
+}
+
+/// Whether some result could pass through as it arrives: one from an HTTP upstream that is
+/// not redacted (redaction needs the whole result).
+fn any_result_may_pass(upstreams: &[Upstream], guard: &Guard) -> bool {
+    upstreams
+        .iter()
+        .filter(|u| matches!(u.transport, UpstreamTransport::Http { .. }))
+        .any(|u| {
+            !guard.redact_results || u.tools.iter().any(|t| t.redact == Some(RedactScope::Logs))
+        })
 }
 
 fn listen(raw: RawListen, ctx: &mut Ctx<'_>) -> Listen {

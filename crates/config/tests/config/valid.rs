@@ -87,6 +87,41 @@ const ROWS: &[(&str, Check)] = &[
             assert_eq!(c.listen.allowed_origins, ["http://localhost:3000"]);
         },
     ),
+    // Results pass through only unredacted, from HTTP upstreams: a setting that cannot apply
+    // is pointed out.
+    (
+        "[limits]\nstream_results_above = \"1MiB\"\n[[upstream]]\nname = \"r\"\nurl = \"http://127.0.0.1:9/mcp\"",
+        |c| {
+            assert_eq!(c.limits.stream_results_above, Some(1 << 20));
+            assert!(
+                c.warnings
+                    .iter()
+                    .any(|w| w.starts_with("limits.stream_results_above has no effect"))
+            );
+        },
+    ),
+    (
+        "[limits]\nstream_results_above = \"1MiB\"\n[guard]\nredact_results = false\n\
+         [[upstream]]\nname = \"r\"\nurl = \"http://127.0.0.1:9/mcp\"",
+        |c| {
+            assert!(
+                !c.warnings
+                    .iter()
+                    .any(|w| w.contains("stream_results_above"))
+            )
+        },
+    ),
+    (
+        "[limits]\nstream_results_above = \"1MiB\"\n[guard]\nredact_results = false\n\
+         [[upstream]]\nname = \"s\"\ncommand = [\"server\"]",
+        |c| {
+            assert!(
+                c.warnings
+                    .iter()
+                    .any(|w| w.contains("stream_results_above"))
+            )
+        },
+    ),
     ("[listen]\naddr = \"0.0.0.0:8080\"", |c| {
         assert!(
             c.warnings
