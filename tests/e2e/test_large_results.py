@@ -1,7 +1,8 @@
 """Long results pass through the gateway as they arrive (``limits.stream_results_above``).
 
 The bundled demo server (``portcullis demo-upstream --http``) reads a 900 KiB file for the
-official SDK client, in both eras, through a gateway that holds at most 256 KiB of a result
+official SDK client (``read_file``, and ``resources/read`` whose link gets the upstream's
+prefix on the way), in both eras, through a gateway that holds at most 256 KiB of a result
 (``limits.max_response_bytes``): only a result that is not held can get through. Hidden
 characters are still removed on the way, and the audit record carries the size and SHA-256 of
 the text the client got. server-everything (npm) answers on an SSE stream, whose one event
