@@ -492,35 +492,23 @@ impl Shared {
                     out.clear();
                 }
                 match (&streaming, scanner.take()) {
-                    (Some(streaming), Some(mut scanner))
+                    (Some(streaming), Some(scanner))
                         if data.len() as u64 > streaming.above && scanner.in_result() =>
                     {
-                        // The rest of this chunk's pieces belong to the stream too.
-                        let mut done = false;
-                        for piece in pieces.by_ref() {
-                            match piece {
-                                SsePiece::Data(bytes) => {
-                                    if scanner.feed(bytes, &mut out).is_err() {
-                                        // Reported by the stream's end check.
-                                        break;
-                                    }
-                                }
-                                SsePiece::End => {
-                                    done = true;
-                                    break;
-                                }
-                            }
-                        }
-                        return Ok(Posted::Streamed(Box::new(ResultStream {
+                        let mut stream = ResultStream {
                             reply: resp,
                             scanner,
-                            pending: out,
+                            pending: Vec::new(),
                             id,
                             read: data.len() as u64,
                             max: streaming.max,
                             sse: Some(reader),
-                            done,
-                        })));
+                            done: false,
+                        };
+                        // The rest of this chunk's pieces belong to the stream too.
+                        stream.take_pieces(pieces, &mut out)?;
+                        stream.pending = out;
+                        return Ok(Posted::Streamed(Box::new(stream)));
                     }
                     (_, kept) => scanner = kept,
                 }
@@ -860,22 +848,7 @@ impl ResultStream {
                 Some(reader) => {
                     let mut pieces = Vec::new();
                     reader.feed(&chunk, &mut pieces);
-                    let mut fed = Ok(());
-                    for piece in pieces {
-                        match piece {
-                            SsePiece::Data(bytes) => {
-                                fed = self.take(bytes, &mut out);
-                                if fed.is_err() {
-                                    break;
-                                }
-                            }
-                            SsePiece::End => {
-                                self.done = true;
-                                break;
-                            }
-                        }
-                    }
-                    fed
+                    self.take_pieces(pieces.into_iter(), &mut out)
                 }
             };
             if let Err(e) = fed {
@@ -886,6 +859,24 @@ impl ResultStream {
             }
         }
         None
+    }
+
+    /// Scans the data of the SSE event that carries the result into `out`, up to its end.
+    fn take_pieces<'a>(
+        &mut self,
+        pieces: impl Iterator<Item = SsePiece<'a>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), UpstreamError> {
+        for piece in pieces {
+            match piece {
+                SsePiece::Data(bytes) => self.take(bytes, out)?,
+                SsePiece::End => {
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Scans `bytes` of the result's text into `out`, within the size limit.
