@@ -33,7 +33,8 @@ impl Kind {
 
 pub struct Member {
     pub name: String,
-    pub prefix: String,
+    /// Shared with the calls whose results pass through (`relay.rs::streaming`).
+    pub prefix: Arc<str>,
     pub upstream: Arc<dyn Upstream>,
 }
 
@@ -89,7 +90,7 @@ impl Federation {
             .filter(|(_, m)| {
                 !m.prefix.is_empty()
                     && exposed.len() > m.prefix.len()
-                    && exposed.starts_with(&m.prefix)
+                    && exposed.starts_with(&*m.prefix)
             })
             .max_by_key(|(_, m)| m.prefix.len());
         if let Some((idx, m)) = by_prefix {

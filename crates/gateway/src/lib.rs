@@ -177,7 +177,7 @@ impl Gateway {
                 })?;
             members.push(Member {
                 name: u.name.clone(),
-                prefix: u.prefix.clone(),
+                prefix: Arc::from(u.prefix.as_str()),
                 upstream,
             });
         }

@@ -403,15 +403,20 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     while let Ok(ev) = erx.try_recv() {
         relay_event(&era, &current.log, ev);
     }
+    let named = Named {
+        principal: &principal,
+        method: &req.method,
+        exposed: &target.exposed,
+        upstream: &member.name,
+        policy_ids: &policy_ids,
+    };
     let result = match result {
         Ok(Delivery::Whole(outcome)) => Ok(outcome),
         // The reply is still to start: it takes the result as it arrives.
         Ok(Delivery::Streamed(stream)) if current.log.next_seq() == 0 => {
             let passing = Passing {
                 stream,
-                upstream: &member.name,
-                exposed: &target.exposed,
-                principal: &principal,
+                named: &named,
                 modern: era.is_modern(),
                 started,
             };
@@ -484,11 +489,7 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
             (Response::error(Some(id), err.public().error), err.label())
         }
     };
-    let latency = started.elapsed();
-    tracing::info!(
-        client.id = %principal, mcp.method = %req.method, mcp.name = %target.exposed, upstream = %member.name,
-        policy.ids = ?policy_ids, decision, latency_ms = latency.as_secs_f64() * 1000.0, "call"
-    );
+    named.log(decision, started, false);
     let response = match entry.commit(&gw).await {
         Ok(()) => response,
         Err(err) => Response::error(Some(current.id.clone()), err.public().error),
@@ -524,16 +525,34 @@ fn streaming(
         above,
         max: gw.limits.max_streamed_bytes,
         hidden: portcullis_guard::sanitize::is_hidden,
-        link_prefix: Arc::from(member.prefix.as_str()),
+        link_prefix: Arc::clone(&member.prefix),
     })
 }
 
-/// A result on its way through, and what its log line and record name.
+/// What a finished call's log line names.
+struct Named<'a> {
+    principal: &'a str,
+    method: &'a str,
+    exposed: &'a str,
+    upstream: &'a str,
+    policy_ids: &'a [String],
+}
+
+impl Named<'_> {
+    /// The one line a finished call logs; `passed_through`: its result was not held.
+    fn log(&self, decision: &str, started: Instant, passed_through: bool) {
+        tracing::info!(
+            client.id = %self.principal, mcp.method = %self.method, mcp.name = %self.exposed,
+            upstream = %self.upstream, policy.ids = ?self.policy_ids, decision, passed_through,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0, "call"
+        );
+    }
+}
+
+/// A result on its way through, and what its log line names.
 struct Passing<'a> {
     stream: Box<ResultStream>,
-    upstream: &'a str,
-    exposed: &'a str,
-    principal: &'a str,
+    named: &'a Named<'a>,
     modern: bool,
     started: Instant,
 }
@@ -555,12 +574,11 @@ async fn pass_through(
     use sha2::Digest as _;
     let Passing {
         mut stream,
-        upstream,
-        exposed,
-        principal,
+        named,
         modern,
         started,
     } = passing;
+    let (upstream, exposed) = (named.upstream, named.exposed);
     let (tx, rx) = mpsc::channel(4);
     let head = format!(
         "{{\"jsonrpc\":\"2.0\",\"id\":{},\"result\":",
@@ -641,10 +659,7 @@ async fn pass_through(
             err.label()
         }
     };
-    tracing::info!(
-        client.id = %principal, mcp.name = %exposed, upstream, decision,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0, "call (result passed through)"
-    );
+    named.log(decision, started, true);
     if let (Ok(_), Ok(())) = (ended, entry.commit(gw).await) {
         let mut end = tail.to_vec();
         end.push(b'}');

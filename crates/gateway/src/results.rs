@@ -123,7 +123,7 @@ pub fn rewrite(gw: &Gateway, how: Rewrite, result: &mut Value) -> Rewritten {
     let prefix = gw
         .federation
         .member(how.upstream)
-        .map(|m| m.prefix.as_str())
+        .map(|m| &*m.prefix)
         .unwrap_or("");
     rewrite_with(prefix, how.method, how.modern, result)
 }
