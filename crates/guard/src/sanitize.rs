@@ -53,12 +53,16 @@ impl SanitizeReport {
 
 /// Whether [`neutralize`] removes `c`: hidden, and not a joiner.
 pub fn is_hidden(c: char) -> bool {
-    unicode::classify(c).is_some() && !unicode::is_joiner(c)
+    removed_as(c).is_some()
+}
+
+/// What kind of hidden character [`neutralize`] removes `c` as, if it does.
+fn removed_as(c: char) -> Option<Hidden> {
+    unicode::classify(c).filter(|_| !unicode::is_joiner(c))
 }
 
 /// `text` without hidden characters (joiners kept), and what was removed.
 pub fn neutralize<'t>(text: &'t str, removed: &mut BTreeMap<Hidden, usize>) -> Cow<'t, str> {
-    let strip = |c: char| unicode::classify(c).filter(|_| !unicode::is_joiner(c));
     // Printable ASCII, tabs and line breaks are never hidden: text is checked 64 bytes at a
     // time (a fold without early exit, which compiles to vector compares) before any character
     // is decoded.
@@ -67,12 +71,12 @@ pub fn neutralize<'t>(text: &'t str, removed: &mut BTreeMap<Hidden, usize>) -> C
         .as_bytes()
         .chunks(64)
         .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & plain(b)));
-    if all_plain || !text.chars().any(|c| strip(c).is_some()) {
+    if all_plain || !text.chars().any(is_hidden) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match strip(c) {
+        match removed_as(c) {
             Some(kind) => *removed.entry(kind).or_default() += 1,
             None => out.push(c),
         }
