@@ -586,7 +586,6 @@ async fn pass_through(
     );
     current.log.push_streamed(Bytes::from(head), rx);
     let mut digest = sha2::Sha256::new();
-    let mut members = HasMember::default();
     let broke = loop {
         let piece = tokio::select! {
             biased;
@@ -597,7 +596,6 @@ async fn pass_through(
         match piece {
             Some(Ok(piece)) => {
                 digest.update(&piece);
-                members.read(&piece);
                 // A client that reads slowly holds the upstream back, within the call's time.
                 tokio::select! {
                     biased;
@@ -634,7 +632,7 @@ async fn pass_through(
         _ => Ok(end),
     });
     let tail: &[u8] = match &ended {
-        Ok(end) if modern && end.result_type.is_none() && members.found => {
+        Ok(end) if modern && end.result_type.is_none() && end.members => {
             b",\"resultType\":\"complete\"}"
         }
         Ok(end) if modern && end.result_type.is_none() => b"\"resultType\":\"complete\"}",
@@ -683,29 +681,6 @@ enum Broke {
     Failed(GatewayError),
     /// Nobody is reading it any more.
     Gone(&'static str),
-}
-
-/// Whether the text of an object, read piece by piece, has a member: anything but whitespace
-/// after its opening brace.
-#[derive(Default)]
-struct HasMember {
-    opened: bool,
-    found: bool,
-}
-
-impl HasMember {
-    fn read(&mut self, piece: &[u8]) {
-        for &b in piece {
-            if self.found {
-                return;
-            }
-            if !self.opened {
-                self.opened = b == b'{';
-            } else if !b.is_ascii_whitespace() {
-                self.found = true;
-            }
-        }
-    }
 }
 
 /// A result as the client gets it, from one parse: the text to send, and the value the audit

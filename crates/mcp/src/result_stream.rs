@@ -82,6 +82,8 @@ pub struct ResultScanner {
     /// The result member being read is `resultType`.
     in_result_type: bool,
     result_type: Option<String>,
+    /// The result object has a member.
+    result_members: bool,
     removed: u64,
     written: u64,
 }
@@ -111,6 +113,8 @@ pub struct End {
     /// The result object's top-level `resultType`: its decoded text when it is a string of at
     /// most 32 bytes, otherwise empty; `None` when the result has no such member.
     pub result_type: Option<String>,
+    /// The result object has at least one member (a caller appending one needs a comma).
+    pub members: bool,
     /// Hidden characters removed from strings (see `hidden` below).
     pub removed: u64,
     /// Bytes of the result value written to `out` in all (not counting the closing brace, which is never written).
@@ -466,6 +470,7 @@ impl ResultScanner {
             link_prefix: Vec::new(),
             in_result_type: false,
             result_type: None,
+            result_members: false,
             removed: 0,
             written: 0,
         }
@@ -536,6 +541,7 @@ impl ResultScanner {
                 .seen_id
                 .then(|| String::from_utf8_lossy(&self.id).into_owned()),
             result_type: self.result_type,
+            members: self.result_members,
             removed: self.removed,
             written: self.written,
         })
@@ -808,6 +814,7 @@ impl ResultScanner {
             *seen = true;
             self.member = member;
         } else if self.stack.len() == 2 {
+            self.result_members = true;
             self.filter_member = FILTERED_MEMBERS.contains(&name);
             self.link_member = match name {
                 "content" => LinkMember::Content,
@@ -1445,6 +1452,7 @@ mod tests {
         let end = end.unwrap();
         assert_eq!(end.id.as_deref(), Some("7"));
         assert_eq!(end.result_type.as_deref(), Some("x"));
+        assert!(end.members);
         assert_eq!(end.removed, 1);
         assert_eq!(end.written, out.len() as u64);
         assert_eq!(out, br#"{"resultType":"x","content":"a""#);
@@ -1456,8 +1464,10 @@ mod tests {
         assert_eq!(end.result_type, None);
         assert_eq!(end.removed, 0);
 
-        let (_, end) = scan(br#"{"jsonrpc":"2.0","result":{}}"#);
-        assert_eq!(end.unwrap().id, None);
+        let (_, end) = scan(br#"{"jsonrpc":"2.0","result":{ }}"#);
+        let end = end.unwrap();
+        assert_eq!(end.id, None);
+        assert!(!end.members);
         let (_, end) = scan(br#"{"jsonrpc":"2.0","result":{},"id":  -1.5e3 }"#);
         assert_eq!(end.unwrap().id.as_deref(), Some("-1.5e3"));
     }

@@ -824,6 +824,8 @@ impl std::fmt::Debug for ResultStream {
 pub struct StreamEnd {
     /// The result object's `resultType` (empty when it is not a short string), if it has one.
     pub result_type: Option<String>,
+    /// The result object has at least one member.
+    pub members: bool,
     /// Hidden characters removed from its content.
     pub removed: u64,
     /// Bytes of result text passed on (without the closing brace).
@@ -909,6 +911,7 @@ impl ResultStream {
         }
         Ok(StreamEnd {
             result_type: end.result_type,
+            members: end.members,
             removed: end.removed,
             bytes: end.written,
         })
