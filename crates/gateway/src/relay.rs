@@ -616,7 +616,6 @@ async fn pass_through(
             tracing::info!(upstream, mcp.name = %exposed, "passed-through call {why}");
             entry.abandoned(why);
             let _ = entry.commit(gw).await;
-            current.log.finish();
             return;
         }
     };
