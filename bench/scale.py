@@ -8,18 +8,24 @@
   scale.py hwm PID                     the process's peak RSS (VmHWM, KiB)
   scale.py wrk FIGURE K=V... < BENCH   one wrk summary (call.lua's `BENCH {...}` line) → a JSONL
                                        record with the given fields added
+  scale.py callgrind FILE CALLS CONFIG < BENCH
+                                       instructions per call from a callgrind dump taken over
+                                       CALLS calls (wrk's summary on stdin): total, by crate, by
+                                       stage → a JSONL record
   scale.py report RUNS.jsonl OUTDIR RESULTS.md DURATION RUNS COMMAND
                                        scaling.json, scaling.md and the "Scaling" section of
                                        RESULTS.md (RESULTS.md only when every figure is present)
 
 Every record is one JSON object per line with a "figure" field: policies, tools, results,
-results_huge, sessions, idle.
+results_huge, sessions, instructions, idle.
 """
 
 import asyncio
+import collections
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -273,6 +279,113 @@ def cmd_wrk(figure: str, pairs: list[str]) -> None:
     print(json.dumps(r))
 
 
+# --- callgrind --------------------------------------------------------------------------------
+
+# Stages: (label, the function whose inclusive cost is the stage's). Where several callgrind
+# entries match (closures, recursion), the largest is taken: they nest.
+STAGES = [
+    ("JSON-RPC parses", "portcullis_mcp::jsonrpc::parse"),
+    ("authentication", "portcullis_gateway::authn::authenticate"),
+    ("authorization", "portcullis_gateway::authorize::Policy::authorize"),
+    ("upstream call", "as portcullis_transport::upstream::Upstream>::call_streaming"),
+    ("result screening", "portcullis_gateway::relay::clear"),
+    ("audit: fields sealed", "portcullis_audit::draft::FieldPolicy::seal"),
+    ("audit: chain hash", "portcullis_audit::chain::record_hash"),
+    ("audit: SQLite", "sqlite3_step"),
+]
+
+# Crate groups for the self cost: the first matching prefix wins.
+GROUPS = [
+    ("SHA-256 (software under valgrind)", ("sha2::",)),
+    ("allocation (mimalloc; Vec, String, Box)", ("mi_", "_mi_", "alloc::", "__rust_alloc", "__rust_dealloc", "__rdl_")),
+    ("memcpy/memmove/memset", ("__mem",)),
+    ("SQLite + sqlx", ("sqlite3", "wal", "pager", "btree", "vdbe", "sqlx")),
+    ("serde / serde_json", ("serde",)),
+    ("HTTP (hyper, http, httparse, axum, tower)", ("hyper", "http::", "httparse", "axum", "tower")),
+    ("tokio + futures", ("tokio", "futures", "flume")),
+    ("Cedar", ("cedar",)),
+    ("regex / aho-corasick", ("regex", "aho_corasick")),
+    ("portcullis crates", ("portcullis_",)),
+]
+
+
+def callgrind_costs(path: str) -> tuple[collections.Counter, collections.Counter, int]:
+    """Self cost per function, and call-edge inclusive costs, from a callgrind file (names
+    compressed as "(id) name" on first use)."""
+    names: dict[str, str] = {}
+    fn = cfn = ""
+    in_call = False
+    selfc: collections.Counter = collections.Counter()
+    edges: collections.Counter = collections.Counter()
+    total = 0
+
+    def name(tok: str) -> str:
+        m = re.match(r"\((\d+)\)(?: (.*))?", tok)
+        if not m:
+            return tok
+        if m.group(2):
+            names[m.group(1)] = m.group(2)
+        return names.get(m.group(1), "?")
+
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("fn="):
+                fn = name(line[3:])
+            elif line.startswith("cfn="):
+                cfn = name(line[4:])
+            elif line.startswith("calls="):
+                in_call = True
+            elif line.startswith("summary:") or line.startswith("totals:"):
+                total = int(line.split()[1])
+            elif line and (line[0].isdigit() or line[0] in "+-*"):
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                cost = int(parts[1])
+                if in_call:
+                    edges[(fn, cfn)] += cost
+                    in_call = False
+                else:
+                    selfc[fn] += cost
+    return selfc, edges, total
+
+
+def group_of(fn: str) -> str:
+    bare = fn.lstrip("<&*").removeprefix("mut ").removeprefix("dyn ")
+    for label, prefixes in GROUPS:
+        if bare.startswith(prefixes):
+            return label
+    return "other (std, core, kernel-facing libc, …)"
+
+
+def cmd_callgrind(path: str, calls: int, config: str) -> None:
+    if calls <= 0:
+        raise SystemExit("scale.py callgrind: no calls were counted")
+    line = next((l for l in sys.stdin if l.startswith("BENCH ")), None)
+    wrk = json.loads(line[6:]) if line else {}
+    selfc, edges, total = callgrind_costs(path)
+    total = total or sum(selfc.values())
+    inclusive: collections.Counter = collections.Counter(selfc)
+    for (caller, callee), cost in edges.items():
+        if caller != callee:
+            inclusive[caller] += cost
+    stages = {}
+    for label, needle in STAGES:
+        matches = [c for f, c in inclusive.items() if needle in f]
+        stages[label] = round(max(matches) / calls) if matches else None
+    groups: collections.Counter = collections.Counter()
+    for f, c in selfc.items():
+        groups[group_of(f)] += c
+    print(json.dumps({
+        "figure": "instructions", "config": config, "calls": calls,
+        "errors": wrk.get("socket_errors", 0) + wrk.get("non2xx", 0),
+        "instructions_per_call": round(total / calls),
+        "stages": stages,
+        "groups": {k: round(v / calls) for k, v in groups.most_common()},
+    }))
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -434,6 +547,29 @@ def build_report(rows: list[dict], duration: str, runs: str, command: str) -> tu
         out["figures"]["sessions"] = table
         md.append("")
 
+    ins = by("instructions")
+    if ins:
+        md += ["### Instructions per call", "",
+               "User-space instructions per `tools/call` (valgrind's callgrind over every call of a "
+               "wrk run at c=4, all of the gateway's threads; the kernel's share of the work, "
+               "loopback TCP and scheduling, is not counted). Counts, not time: they compare "
+               "across machines and runs. Under valgrind the CPU has no SHA extensions, so "
+               "SHA-256 runs in software and counts far more than it costs natively.", "",
+               "| config | calls | instructions/call | " + " | ".join(l for l, _ in STAGES) + " | errors |",
+               "|---|---:|---:|" + "---:|" * len(STAGES) + "---:|"]
+        for r in ins:
+            st = [r["stages"].get(l) for l, _ in STAGES]
+            md.append(f"| {r['config']} | {r['calls']:,} | {r['instructions_per_call']:,} | "
+                      + " | ".join("–" if v is None else f"{v:,}" for v in st) + f" | {r['errors']} |")
+        md += ["", "By where the instructions are spent (self cost):", "",
+               "| group | " + " | ".join(r["config"] for r in ins) + " |",
+               "|---|" + "---:|" * len(ins)]
+        labels = list(dict.fromkeys(k for r in ins for k in r["groups"]))
+        for label in labels:
+            md.append(f"| {label} | " + " | ".join(f"{r['groups'].get(label, 0):,}" for r in ins) + " |")
+        out["figures"]["instructions"] = [{k: v for k, v in r.items() if k != "figure"} for r in ins]
+        md.append("")
+
     complete = all(k in out["figures"] for k in ("policies", "tools", "results", "sessions"))
     return out, "\n".join(md), complete
 
@@ -479,6 +615,8 @@ def main() -> None:
         print(status_kib(args[0], "VmHWM"))
     elif cmd == "wrk":
         cmd_wrk(args[0], args[1:])
+    elif cmd == "callgrind":
+        cmd_callgrind(args[0], int(args[1]), args[2])
     elif cmd == "report":
         cmd_report(*args[:6])
     else:

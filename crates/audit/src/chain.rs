@@ -15,7 +15,7 @@ pub fn record_hash(record: &Record) -> String {
     let mut hasher = Sha256::new();
     hasher.update(record.prev_hash.as_bytes());
     hasher.update(text.as_bytes());
-    hex::encode(hasher.finalize())
+    crate::canonical::hex_of(&hasher.finalize())
 }
 
 /// The RFC 8785 JSON of `record` without `hash`: what serializing it, dropping `hash` and

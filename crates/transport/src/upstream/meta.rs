@@ -1,5 +1,7 @@
 //! Rewrites of request params the transport owns: progress tokens and 2026-era `_meta`.
 
+use std::sync::LazyLock;
+
 use portcullis_mcp::RawObject;
 use portcullis_mcp::version::meta;
 use serde_json::value::RawValue;
@@ -8,10 +10,13 @@ use super::ClientContext;
 
 /// The gateway's own identity in `_meta.clientInfo` when the downstream client sent none.
 fn gateway_info() -> Box<RawValue> {
-    serde_json::value::to_raw_value(
-        &serde_json::json!({"name": "portcullis", "version": env!("CARGO_PKG_VERSION")}),
-    )
-    .unwrap_or_else(|_| empty_object())
+    static INFO: LazyLock<Box<RawValue>> = LazyLock::new(|| {
+        serde_json::value::to_raw_value(
+            &serde_json::json!({"name": "portcullis", "version": env!("CARGO_PKG_VERSION")}),
+        )
+        .unwrap_or_else(|_| empty_object())
+    });
+    INFO.clone()
 }
 
 pub(crate) fn empty_object() -> Box<RawValue> {
