@@ -95,9 +95,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             hash TEXT NOT NULL,
             kid TEXT
         );
-        INSERT INTO audit_records_v2 (seq, ts, request_id, principal, auth_method, client_ip, upstream, method, name, decision, reason, policy_ids, args_digest, args, result_digest, result, status, latency_ms, prev_hash, hash, kid)
-            SELECT seq, ts, request_id, principal, auth_method, client_ip, upstream, method, name, decision, reason, policy_ids, args_digest, args, result_digest, result, status, latency_ms, prev_hash, hash, kid
-            FROM audit_records ORDER BY seq;
+        INSERT INTO audit_records_v2 (seq, ts, request_id, principal, auth_method, client_ip,
+            upstream, method, name, decision, reason, policy_ids, args_digest, args,
+            result_digest, result, status, latency_ms, prev_hash, hash, kid)
+        SELECT seq, ts, request_id, principal, auth_method, client_ip,
+            upstream, method, name, decision, reason, policy_ids, args_digest, args,
+            result_digest, result, status, latency_ms, prev_hash, hash, kid
+        FROM audit_records ORDER BY seq;
         DROP TABLE audit_records;
         ALTER TABLE audit_records_v2 RENAME TO audit_records;
         CREATE INDEX audit_records_ts ON audit_records (ts);",
