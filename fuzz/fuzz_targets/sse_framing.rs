@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_transport::sse::{SseDecoder, SsePiece, SsePieces};
+use portcullis_transport::sse::{SseDecoder, SsePieces};
 
 const MAX_EVENT: usize = 4096;
 
@@ -25,14 +25,7 @@ fuzz_target!(|data: &[u8]| {
             }
             Err(_) => return,
         }
-        let mut pieces = Vec::new();
-        reader.feed(chunk, &mut pieces);
-        for piece in pieces {
-            match piece {
-                SsePiece::Data(d) => current.extend_from_slice(d),
-                SsePiece::End => read.push(std::mem::take(&mut current)),
-            }
-        }
+        reader.feed_events(chunk, &mut current, &mut read);
     }
     assert_eq!(read, decoded);
 });

@@ -265,6 +265,20 @@ impl SsePieces {
         }
     }
 
+    /// Reads `chunk` and appends to `events` the whole data of each event it ends; the data of
+    /// an event still open is kept in `open` for the next chunk. What [`SseDecoder`] would
+    /// return for the same bytes (the tests and the fuzz target hold the two together).
+    pub fn feed_events(&mut self, chunk: &[u8], open: &mut Vec<u8>, events: &mut Vec<Vec<u8>>) {
+        let mut out = Vec::new();
+        self.feed(chunk, &mut out);
+        for piece in out {
+            match piece {
+                SsePiece::Data(d) => open.extend_from_slice(d),
+                SsePiece::End => events.push(std::mem::take(open)),
+            }
+        }
+    }
+
     /// A `data` line begins: a line break joins it to the event's earlier data.
     fn data_line<'a>(&mut self, out: &mut Vec<SsePiece<'a>>) {
         if self.has_data {
@@ -378,17 +392,9 @@ mod tests {
     /// Reads `chunks` with [`SsePieces`], joining the data of each event.
     fn pieces(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
         let mut reader = SsePieces::new();
-        let mut events = Vec::new();
-        let mut current = Vec::new();
+        let (mut events, mut open) = (Vec::new(), Vec::new());
         for chunk in chunks {
-            let mut out = Vec::new();
-            reader.feed(chunk, &mut out);
-            for piece in out {
-                match piece {
-                    SsePiece::Data(d) => current.extend_from_slice(d),
-                    SsePiece::End => events.push(std::mem::take(&mut current)),
-                }
-            }
+            reader.feed_events(chunk, &mut open, &mut events);
         }
         events
     }

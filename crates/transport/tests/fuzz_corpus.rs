@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use portcullis_transport::sse::{SseDecoder, SsePiece, SsePieces};
+use portcullis_transport::sse::{SseDecoder, SsePieces};
 
 #[test]
 fn sse_framing_seeds() {
@@ -30,14 +30,7 @@ fn sse_framing_seeds() {
                     break;
                 }
             }
-            let mut pieces = Vec::new();
-            reader.feed(chunk, &mut pieces);
-            for piece in pieces {
-                match piece {
-                    SsePiece::Data(d) => current.extend_from_slice(d),
-                    SsePiece::End => read.push(std::mem::take(&mut current)),
-                }
-            }
+            reader.feed_events(chunk, &mut current, &mut read);
         }
         if whole {
             assert_eq!(read, decoded);
