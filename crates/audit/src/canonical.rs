@@ -110,13 +110,10 @@ fn write_value(value: &Value, out: &mut impl Out) {
         Value::String(s) => write_string(s, out),
         Value::Array(items) => write_array(items, out, write_value),
         Value::Object(map) => {
-            let mut members: Vec<(Vec<u16>, &String, &Value)> = map
-                .iter()
-                .map(|(k, v)| (k.encode_utf16().collect(), k, v))
-                .collect();
-            members.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| utf16_order(a.0, b.0));
             out.put("{");
-            for (i, (_, k, v)) in members.into_iter().enumerate() {
+            for (i, (k, v)) in members.into_iter().enumerate() {
                 if i > 0 {
                     out.put(",");
                 }
@@ -126,6 +123,16 @@ fn write_value(value: &Value, out: &mut impl Out) {
             }
             out.put("}");
         }
+    }
+}
+
+/// RFC 8785's order of member names: by their UTF-16 code units. For ASCII names that is byte
+/// order, compared without encoding either.
+fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.cmp(b)
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
     }
 }
 

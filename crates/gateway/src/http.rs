@@ -17,7 +17,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use http_body_util::BodyExt;
 use portcullis_mcp::headers::{self as mh, MetaHeaders};
 use portcullis_mcp::version::meta;
-use portcullis_mcp::{Era, Id, Message, Method, RawObject, Response as RpcResponse, Revision};
+use portcullis_mcp::{Era, Id, Message, Method, RawFields, Response as RpcResponse, Revision};
 use portcullis_transport::{ClientContext, Health, sse};
 use serde_json::json;
 
@@ -217,11 +217,11 @@ fn classify(
             });
         }
     };
-    let params_obj = params.and_then(|p| RawObject::from_raw(p).ok());
+    let params_obj = params.and_then(|p| RawFields::parse(p).ok());
     let meta_obj = params_obj
         .as_ref()
         .and_then(|p| p.get("_meta"))
-        .and_then(|m| RawObject::from_raw(m).ok());
+        .and_then(|m| RawFields::parse(m).ok());
     let body_version = meta_obj
         .as_ref()
         .and_then(|m| m.get_str(meta::PROTOCOL_VERSION));
@@ -268,7 +268,7 @@ fn classify(
     let version = body_version.unwrap_or_default();
     match Revision::parse(&version) {
         Some(r) if r.era() == Era::Modern => {}
-        _ => return Err(GatewayError::UnsupportedVersion(version)),
+        _ => return Err(GatewayError::UnsupportedVersion(version.into_owned())),
     }
     let capabilities = meta_obj
         .as_ref()

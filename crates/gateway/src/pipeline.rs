@@ -23,7 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use portcullis_mcp::headers as mh;
 use portcullis_mcp::{
-    Id, Message, Method, Notification, Outcome, RawObject, Request, Response, Revision,
+    Id, Message, Method, Notification, Outcome, RawFields, RawObject, Request, Response, Revision,
 };
 use portcullis_transport::ClientContext;
 use serde_json::value::RawValue;
@@ -286,10 +286,10 @@ fn initialize(
 
 fn set_level(session: &Session, params: Option<&RawValue>) -> Result<Box<RawValue>, GatewayError> {
     let level = params
-        .and_then(|p| RawObject::from_raw(p).ok())
+        .and_then(|p| RawFields::parse(p).ok())
         .and_then(|p| p.get_str("level"))
         .ok_or_else(|| GatewayError::InvalidParams("level is required".into()))?;
-    session.set_log_level(level);
+    session.set_log_level(level.into_owned());
     Ok(results::empty())
 }
 
@@ -464,7 +464,7 @@ fn resume(gw: &Arc<Gateway>, req: &Request, who: &Authenticated, era: &EraCtx) -
     if !era.is_modern() {
         return None;
     }
-    let params = RawObject::from_raw(req.params.as_deref()?).ok()?;
+    let params = RawFields::parse(req.params.as_deref()?).ok()?;
     let state = params
         .get_str("requestState")
         .filter(|s| s.starts_with(relay::STATE_PREFIX))?;
@@ -506,7 +506,7 @@ fn notification(era: &EraCtx, n: Notification) -> Reply {
             let id = n
                 .params
                 .as_deref()
-                .and_then(|p| RawObject::from_raw(p).ok())
+                .and_then(|p| RawFields::parse(p).ok())
                 .and_then(|p| p.get_as::<Id>("requestId").and_then(Result::ok));
             if let Some(id) = id {
                 let found = s.cancel_call(&id);

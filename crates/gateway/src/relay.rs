@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use portcullis_mcp::{
-    ErrorCode, ErrorObject, Id, Message, Method, Outcome, RawObject, Request, Response,
+    ErrorCode, ErrorObject, Id, Message, Method, Outcome, RawFields, RawObject, Request, Response,
 };
 use portcullis_transport::{
     Call, ClientContext, Delivery, Event, ResultStream, ServerRequest, Streaming, UpstreamError,
@@ -110,7 +110,7 @@ pub fn arguments(method: Method, params: Option<&RawValue>) -> Option<Value> {
         Method::Complete => "argument",
         _ => return None,
     };
-    let obj = RawObject::from_raw(params?).ok()?;
+    let obj = RawFields::parse(params?).ok()?;
     serde_json::from_str(obj.get(key)?.get()).ok()
 }
 
@@ -217,7 +217,7 @@ pub fn public_upstream_error(upstream: &str, exposed: &str, e: &ErrorObject) -> 
         _ if e
             .data
             .as_deref()
-            .and_then(|d| RawObject::from_raw(d).ok())
+            .and_then(|d| RawFields::parse(d).ok())
             .is_some_and(|d| d.contains("uri")) =>
         {
             out.data = serde_json::value::to_raw_value(&serde_json::json!({ "uri": exposed })).ok();
@@ -821,7 +821,7 @@ fn relay_event(era: &EraCtx, log: &EventLog, ev: Event) {
                 let level = n
                     .params
                     .as_deref()
-                    .and_then(|p| RawObject::from_raw(p).ok())
+                    .and_then(|p| RawFields::parse(p).ok())
                     .and_then(|p| p.get_str("level"));
                 if !s.wants_log(level.as_deref().unwrap_or("info")) {
                     return;

@@ -24,7 +24,7 @@ pub struct ClientCaps {
 
 impl ClientCaps {
     pub fn from_json(caps: Option<&serde_json::value::RawValue>) -> Self {
-        let Some(obj) = caps.and_then(|c| portcullis_mcp::RawObject::from_raw(c).ok()) else {
+        let Some(obj) = caps.and_then(|c| portcullis_mcp::RawFields::parse(c).ok()) else {
             return Self::default();
         };
         Self {

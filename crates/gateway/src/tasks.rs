@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portcullis_mcp::{Method, Outcome, RawObject, Request};
+use portcullis_mcp::{Method, Outcome, RawFields, RawObject, Request};
 use portcullis_transport::ClientContext;
 use serde_json::value::RawValue;
 
@@ -112,9 +112,9 @@ pub fn is_handle(result: &RawValue) -> bool {
 /// Whether the client's per-request capabilities declare the extension.
 pub fn declared(capabilities: Option<&RawValue>) -> bool {
     capabilities
-        .and_then(|c| RawObject::from_raw(c).ok())
-        .and_then(|c| c.get("extensions").map(ToOwned::to_owned))
-        .and_then(|e| RawObject::from_raw(&e).ok().map(|e| e.contains(EXTENSION)))
+        .and_then(|c| RawFields::parse(c).ok())
+        .and_then(|c| c.get("extensions"))
+        .and_then(|e| RawFields::parse(e).ok().map(|e| e.contains(EXTENSION)))
         .unwrap_or(false)
 }
 
@@ -148,7 +148,7 @@ pub async fn relay(
     let task_id = req
         .params
         .as_deref()
-        .and_then(|p| RawObject::from_raw(p).ok())
+        .and_then(|p| RawFields::parse(p).ok())
         .and_then(|p| p.get_str("taskId"))
         .ok_or_else(|| GatewayError::InvalidParams("taskId is required".into()))?;
     let owner = gw
@@ -166,7 +166,7 @@ pub async fn relay(
         kind: Kind::Tool,
         upstream: owner.upstream,
         exposed: owner.exposed.clone(),
-        inner: task_id,
+        inner: task_id.into_owned(),
         params: req.params.clone(),
     };
     let owned = Authorized::assert(target, who, Vec::new());

@@ -3,7 +3,7 @@
 //! Only the envelope (`jsonrpc`, `id`, `method`) is parsed; `params`, `result` and error `data`
 //! stay raw JSON ([`serde_json::value::RawValue`]) so `_meta`, extensions and fields this crate
 //! does not know pass through byte for byte. Stages parse the little they need with
-//! [`object::RawObject`].
+//! [`object::RawFields`] (read) or [`object::RawObject`] (change and write back).
 //!
 //! **Invariant:** nothing in this crate panics on any input; every parser returns a typed error.
 
@@ -19,5 +19,5 @@ pub mod version;
 pub use error::{ErrorCode, ErrorObject};
 pub use jsonrpc::{Id, Message, Notification, Outcome, ParseError, Request, Response, parse};
 pub use method::Method;
-pub use object::RawObject;
+pub use object::{RawFields, RawObject};
 pub use version::{Era, Revision};

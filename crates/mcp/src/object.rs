@@ -1,6 +1,9 @@
-//! A JSON object whose values stay raw: read or replace a few keys, keep the rest byte for byte.
+//! A JSON object whose values stay raw: read or replace a few keys, keep the rest byte for byte
+//! ([`RawObject`]), or only read a few keys without copying anything ([`RawFields`]).
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -103,26 +106,118 @@ impl Serialize for RawObject {
 
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjVisitor;
-        impl<'de> Visitor<'de> for ObjVisitor {
-            type Value = RawObject;
+        deserializer
+            .deserialize_map(Members(PhantomData))
+            .map(|entries| RawObject { entries })
+    }
+}
+
+/// The members of a JSON object, borrowed from its text: for reading a few keys of `params` or
+/// `_meta` without allocating a copy of each key and value ([`RawObject`] owns them, to be
+/// changed and written back). Duplicate keys are rejected as by [`RawObject`].
+#[derive(Debug, Clone, Default)]
+pub struct RawFields<'a> {
+    entries: Vec<(Key<'a>, &'a RawValue)>,
+}
+
+impl<'a> RawFields<'a> {
+    /// Parses raw JSON that must be an object.
+    pub fn parse(raw: &'a RawValue) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(raw.get())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.0 == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// Reads a key as a typed value; `None` when absent, `Err` when present but mistyped.
+    pub fn get_as<T: Deserialize<'a>>(&self, key: &str) -> Option<Result<T, serde_json::Error>> {
+        self.get(key).map(|raw| serde_json::from_str(raw.get()))
+    }
+
+    /// The value of `key` when it is a JSON string; borrowed unless it holds escapes.
+    pub fn get_str(&self, key: &str) -> Option<Cow<'a, str>> {
+        let raw = self.get(key)?.get();
+        match serde_json::from_str::<&'a str>(raw) {
+            Ok(s) => Some(Cow::Borrowed(s)),
+            Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+        }
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_map(Members(PhantomData))
+            .map(|entries| RawFields { entries })
+    }
+}
+
+/// A member's name: borrowed from the text unless it holds escapes.
+#[derive(Debug, Clone)]
+struct Key<'a>(Cow<'a, str>);
+
+impl AsRef<str> for Key<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+            type Value = Key<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
+                f.write_str("a member name")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
-                let mut entries: Vec<(String, Box<RawValue>)> =
-                    Vec::with_capacity(map.size_hint().unwrap_or(4));
-                while let Some(key) = map.next_key::<String>()? {
-                    if entries.iter().any(|(k, _)| *k == key) {
-                        return Err(de::Error::custom(format!("duplicate key `{key}`")));
-                    }
-                    let value: Box<RawValue> = map.next_value()?;
-                    entries.push((key, value));
-                }
-                Ok(RawObject { entries })
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(s)))
             }
         }
-        deserializer.deserialize_map(ObjVisitor)
+        deserializer.deserialize_str(KeyVisitor(PhantomData))
+    }
+}
+
+/// Reads an object's members in order, refusing a name seen before (a smuggling vector: two
+/// components could read different values).
+struct Members<K, V>(PhantomData<(K, V)>);
+
+impl<'de, K, V> Visitor<'de> for Members<K, V>
+where
+    K: Deserialize<'de> + AsRef<str>,
+    V: Deserialize<'de>,
+{
+    type Value = Vec<(K, V)>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<(K, V)>, A::Error> {
+        let mut entries: Vec<(K, V)> = Vec::with_capacity(map.size_hint().unwrap_or(4));
+        while let Some(key) = map.next_key::<K>()? {
+            if entries.iter().any(|(k, _)| k.as_ref() == key.as_ref()) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key `{}`",
+                    key.as_ref()
+                )));
+            }
+            let value: V = map.next_value()?;
+            entries.push((key, value));
+        }
+        Ok(entries)
     }
 }
 
@@ -155,6 +250,40 @@ mod tests {
     fn non_objects_are_rejected() {
         for s in ["[]", "1", "\"x\"", "null"] {
             let raw = RawValue::from_string(s.into()).unwrap();
+            assert!(RawObject::from_raw(&raw).is_err(), "{s}");
+            assert!(RawFields::parse(&raw).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn fields_borrow_what_they_can_and_read_escaped_names_and_strings() {
+        let raw = RawValue::from_string(
+            r#"{"name":"fs__read","na\u006de2":"a\"b","arguments":{"x":1.50},"n":3}"#.into(),
+        )
+        .unwrap();
+        let fields = RawFields::parse(&raw).unwrap();
+        assert!(matches!(
+            fields.get_str("name"),
+            Some(Cow::Borrowed("fs__read"))
+        ));
+        // An escaped name is still found under its decoded text; an escaped value is decoded.
+        assert_eq!(fields.get_str("name2").as_deref(), Some("a\"b"));
+        assert_eq!(fields.get("arguments").unwrap().get(), r#"{"x":1.50}"#);
+        assert_eq!(fields.get_as::<u32>("n").unwrap().unwrap(), 3);
+        assert!(fields.get_str("n").is_none());
+        assert!(fields.get_as::<u32>("name").unwrap().is_err());
+        assert!(!fields.contains("missing"));
+    }
+
+    #[test]
+    fn fields_refuse_duplicate_names_even_when_one_is_escaped() {
+        for s in [
+            r#"{"name":"a","name":"b"}"#,
+            r#"{"name":"a","n\u0061me":"b"}"#,
+        ] {
+            let raw = RawValue::from_string(s.into()).unwrap();
+            let err = RawFields::parse(&raw).unwrap_err().to_string();
+            assert!(err.contains("duplicate key `name`"), "{s}: {err}");
             assert!(RawObject::from_raw(&raw).is_err(), "{s}");
         }
     }

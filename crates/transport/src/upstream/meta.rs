@@ -1,9 +1,10 @@
 //! Rewrites of request params the transport owns: progress tokens and 2026-era `_meta`.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use portcullis_mcp::RawObject;
 use portcullis_mcp::version::meta;
+use portcullis_mcp::{RawFields, RawObject};
 use serde_json::value::RawValue;
 
 use super::ClientContext;
@@ -102,7 +103,7 @@ pub(crate) fn prepare(
 
 /// The progress token of a `notifications/progress`, as a string key.
 pub(crate) fn progress_token(params: Option<&RawValue>) -> Option<String> {
-    let obj = RawObject::from_raw(params?).ok()?;
+    let obj = RawFields::parse(params?).ok()?;
     let raw = obj.get("progressToken")?;
     Some(raw.get().to_owned())
 }
@@ -131,7 +132,10 @@ pub(crate) fn cancelled(id: i64) -> portcullis_mcp::Notification {
 
 /// Extracts the value of `key` in a string-valued params field (e.g. `name`, `uri`).
 pub(crate) fn params_str(params: Option<&RawValue>, key: &str) -> Option<String> {
-    RawObject::from_raw(params?).ok()?.get_str(key)
+    RawFields::parse(params?)
+        .ok()?
+        .get_str(key)
+        .map(Cow::into_owned)
 }
 
 #[cfg(test)]
