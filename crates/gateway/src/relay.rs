@@ -441,8 +441,7 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
         Ok(Outcome::Result(r)) => {
             // A task handle (only for a client that declared the tasks extension) carries no
             // content yet: its result comes later, through tasks/get, to this caller only.
-            let handle = matches!(&era, EraCtx::Modern { client, .. }
-                if crate::tasks::declared(client.capabilities.as_deref()))
+            let handle = matches!(&era, EraCtx::Modern { caps, .. } if caps.tasks)
                 && crate::tasks::is_handle(&r);
             let rewrite = (!handle).then_some(results::Rewrite {
                 method,
@@ -517,7 +516,7 @@ fn streaming(
         _ => true,
     } || crate::validate::needs_whole_result(gw, &member.name, tool)
         || match era {
-            EraCtx::Modern { client, .. } => crate::tasks::declared(client.capabilities.as_deref()),
+            EraCtx::Modern { caps, .. } => caps.tasks,
             EraCtx::Legacy(_) => false,
             EraCtx::Handshake => true,
         };

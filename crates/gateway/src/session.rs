@@ -15,11 +15,14 @@ use tokio_util::sync::CancellationToken;
 use crate::error::GatewayError;
 use crate::stream::EventLog;
 
-/// What a client may be asked for (from its declared capabilities).
+/// What a client may be asked for, and the tasks extension it declares (from its declared
+/// capabilities, read once per session or 2026-era request).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientCaps {
     pub sampling: bool,
     pub elicitation: bool,
+    /// The tasks extension ([`crate::tasks::EXTENSION`]): a task handle may be its result.
+    pub tasks: bool,
 }
 
 impl ClientCaps {
@@ -30,6 +33,7 @@ impl ClientCaps {
         Self {
             sampling: obj.contains("sampling"),
             elicitation: obj.contains("elicitation"),
+            tasks: crate::tasks::declared_in(&obj),
         }
     }
 
@@ -340,6 +344,21 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caps_are_read_once_from_the_declared_capabilities() {
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_owned()).unwrap();
+        let all = raw(
+            r#"{"sampling":{},"elicitation":{},"extensions":{"io.modelcontextprotocol/tasks":{}}}"#,
+        );
+        let caps = ClientCaps::from_json(Some(&all));
+        assert!(caps.sampling && caps.elicitation && caps.tasks);
+        assert_eq!(caps.tasks, crate::tasks::declared(Some(&all)));
+        // The 2025-era `tasks` capability is not the extension.
+        let legacy = ClientCaps::from_json(Some(&raw(r#"{"tasks":{},"extensions":{}}"#)));
+        assert!(!legacy.tasks && !legacy.sampling && !legacy.elicitation);
+        assert_eq!(ClientCaps::from_json(None), ClientCaps::default());
+    }
 
     #[test]
     fn limits_and_lifecycle() {

@@ -109,13 +109,19 @@ pub fn is_handle(result: &RawValue) -> bool {
     handle(result).is_some()
 }
 
-/// Whether the client's per-request capabilities declare the extension.
+/// Whether capabilities (a client's per-request ones, an upstream's) declare the extension.
 pub fn declared(capabilities: Option<&RawValue>) -> bool {
     capabilities
         .and_then(|c| RawFields::parse(c).ok())
-        .and_then(|c| c.get("extensions"))
-        .and_then(|e| RawFields::parse(e).ok().map(|e| e.contains(EXTENSION)))
-        .unwrap_or(false)
+        .is_some_and(|c| declared_in(&c))
+}
+
+/// [`declared`], for capabilities already parsed.
+pub fn declared_in(capabilities: &RawFields<'_>) -> bool {
+    capabilities
+        .get("extensions")
+        .and_then(|e| RawFields::parse(e).ok())
+        .is_some_and(|e| e.contains(EXTENSION))
 }
 
 /// Whether some connected upstream offers the extension (then the gateway offers it too).
@@ -136,10 +142,10 @@ pub async fn relay(
     era: &EraCtx,
     entry: &mut Entry,
 ) -> Result<Box<RawValue>, GatewayError> {
-    let EraCtx::Modern { client, .. } = era else {
+    let EraCtx::Modern { client, caps, .. } = era else {
         return Err(GatewayError::MethodNotFound(req.method.clone()));
     };
-    if !declared(client.capabilities.as_deref()) {
+    if !caps.tasks {
         return Err(GatewayError::MissingCapability {
             message: format!("{} needs the client extension {EXTENSION}", req.method),
             required: serde_json::json!({ "extensions": { EXTENSION: {} } }),
