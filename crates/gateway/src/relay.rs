@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use portcullis_mcp::{
-    ErrorCode, ErrorObject, Id, Message, Method, Outcome, RawFields, RawObject, Request, Response,
+    ErrorCode, ErrorObject, Id, Message, Method, Outcome, RawEdit, RawFields, RawObject, Request,
+    Response,
 };
 use portcullis_transport::{
     Call, ClientContext, Delivery, Event, ResultStream, ServerRequest, Streaming, UpstreamError,
@@ -47,7 +48,7 @@ impl Target {
         let params =
             params.ok_or_else(|| GatewayError::InvalidParams("params are required".into()))?;
         let mut obj =
-            RawObject::from_raw(params).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
+            RawEdit::parse(params).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
         if method == Method::Complete {
             return Self::resolve_completion(gw, obj);
         }
@@ -60,13 +61,14 @@ impl Target {
         Self::finish(obj, kind, upstream, exposed, inner)
     }
 
-    fn resolve_completion(gw: &Gateway, mut obj: RawObject) -> Result<Target, GatewayError> {
+    fn resolve_completion(gw: &Gateway, mut obj: RawEdit<'_>) -> Result<Target, GatewayError> {
         let reference = obj
+            .original()
             .get("ref")
             .ok_or_else(|| GatewayError::InvalidParams("ref is required".into()))?;
-        let mut r = RawObject::from_raw(reference)
-            .map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
-        let (kind, field) = match r.get_str("type").as_deref() {
+        let mut r =
+            RawEdit::parse(reference).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
+        let (kind, field) = match r.original().get_str("type").as_deref() {
             Some("ref/prompt") => (Kind::Prompt, "name"),
             Some("ref/resource") => (Kind::Resource, "uri"),
             _ => {
@@ -76,12 +78,12 @@ impl Target {
             }
         };
         let (upstream, exposed, inner) = rename(gw, &mut r, kind, field, "ref.")?;
-        obj.set("ref", &r).map_err(internal)?;
+        obj.set_raw("ref", r.to_raw().map_err(internal)?);
         Self::finish(obj, kind, upstream, exposed, inner)
     }
 
     fn finish(
-        obj: RawObject,
+        obj: RawEdit<'_>,
         kind: Kind,
         upstream: usize,
         exposed: String,
@@ -156,16 +158,20 @@ pub fn authz_target(
 /// Routes the exposed name in `obj[field]` and replaces it with the upstream's own name.
 fn rename(
     gw: &Gateway,
-    obj: &mut RawObject,
+    obj: &mut RawEdit<'_>,
     kind: Kind,
     field: &str,
     path: &str,
 ) -> Result<(usize, String, String), GatewayError> {
     let exposed = obj
+        .original()
         .get_str(field)
-        .ok_or_else(|| GatewayError::InvalidParams(format!("{path}{field} must be a string")))?;
+        .ok_or_else(|| GatewayError::InvalidParams(format!("{path}{field} must be a string")))?
+        .into_owned();
     let (upstream, inner) = gw.federation.route(kind, &exposed)?;
-    obj.set(field, &inner).map_err(internal)?;
+    if inner != exposed {
+        obj.set(field, &inner).map_err(internal)?;
+    }
     Ok((upstream, exposed, inner))
 }
 

@@ -19,5 +19,5 @@ pub mod version;
 pub use error::{ErrorCode, ErrorObject};
 pub use jsonrpc::{Id, Message, Notification, Outcome, ParseError, Request, Response, parse};
 pub use method::Method;
-pub use object::{RawFields, RawObject};
+pub use object::{RawEdit, RawFields, RawObject};
 pub use version::{Era, Revision};

@@ -1,5 +1,6 @@
 //! A JSON object whose values stay raw: read or replace a few keys, keep the rest byte for byte
-//! ([`RawObject`]), or only read a few keys without copying anything ([`RawFields`]).
+//! ([`RawObject`]), only read a few keys without copying anything ([`RawFields`]), or change a
+//! few keys of an object read that way ([`RawEdit`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -160,6 +161,124 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
     }
 }
 
+/// Changes to an object read as [`RawFields`]: members replaced in place or added at the end,
+/// written back with every other member's value verbatim. For the rewrites on the request path
+/// (an upstream's own tool name, `_meta`) without first copying each member into a
+/// [`RawObject`].
+#[derive(Debug, Clone, Default)]
+pub struct RawEdit<'a> {
+    /// The object's text, written back as it is while nothing is changed.
+    source: Option<&'a RawValue>,
+    fields: RawFields<'a>,
+    changes: Vec<(Slot, Box<RawValue>)>,
+}
+
+/// Which member a change is for: one of the object's own (by position) or a new one.
+#[derive(Debug, Clone, PartialEq)]
+enum Slot {
+    Member(usize),
+    Added(String),
+}
+
+impl<'a> RawEdit<'a> {
+    /// Parses raw JSON that must be an object.
+    pub fn parse(raw: &'a RawValue) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            source: Some(raw),
+            fields: RawFields::parse(raw)?,
+            changes: Vec::new(),
+        })
+    }
+
+    /// The members as parsed, before any change.
+    pub fn original(&self) -> &RawFields<'a> {
+        &self.fields
+    }
+
+    /// The value of `key` with the changes made so far.
+    pub fn get(&self, key: &str) -> Option<&RawValue> {
+        match self.change(key) {
+            Some(i) => Some(&self.changes[i].1),
+            None => self.fields.get(key),
+        }
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Replaces `key` in place, or adds it after the object's members.
+    pub fn set_raw(&mut self, key: &str, value: Box<RawValue>) {
+        match self.change(key) {
+            Some(i) => self.changes[i].1 = value,
+            None => {
+                let slot = match self.fields.entries.iter().position(|(k, _)| k.0 == key) {
+                    Some(i) => Slot::Member(i),
+                    None => Slot::Added(key.to_owned()),
+                };
+                self.changes.push((slot, value));
+            }
+        }
+    }
+
+    pub fn set<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        let raw = serde_json::value::to_raw_value(value)?;
+        self.set_raw(key, raw);
+        Ok(())
+    }
+
+    /// Whether anything was set.
+    pub fn is_changed(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// The object with its changes; byte for byte the text it was parsed from when unchanged.
+    pub fn to_raw(&self) -> Result<Box<RawValue>, serde_json::Error> {
+        match self.source {
+            Some(source) if self.changes.is_empty() => Ok(source.to_owned()),
+            _ => serde_json::value::to_raw_value(self),
+        }
+    }
+
+    /// The index in `changes` of the change to `key`, if any.
+    fn change(&self, key: &str) -> Option<usize> {
+        self.changes.iter().position(|(slot, _)| match slot {
+            Slot::Member(i) => self.fields.entries.get(*i).is_some_and(|(k, _)| k.0 == key),
+            Slot::Added(k) => k == key,
+        })
+    }
+}
+
+impl Serialize for RawEdit<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(source) = self.source
+            && self.changes.is_empty()
+        {
+            return source.serialize(serializer);
+        }
+        let added = self
+            .changes
+            .iter()
+            .filter(|(s, _)| matches!(s, Slot::Added(_)));
+        let mut map =
+            serializer.serialize_map(Some(self.fields.entries.len() + added.clone().count()))?;
+        for (i, (k, v)) in self.fields.entries.iter().enumerate() {
+            let changed = self.changes.iter().find(|(s, _)| *s == Slot::Member(i));
+            map.serialize_entry(k.as_ref(), changed.map_or(*v, |(_, c)| &**c))?;
+        }
+        for (slot, v) in added {
+            if let Slot::Added(k) = slot {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// A member's name: borrowed from the text unless it holds escapes.
 #[derive(Debug, Clone)]
 struct Key<'a>(Cow<'a, str>);
@@ -285,6 +404,39 @@ mod tests {
             let err = RawFields::parse(&raw).unwrap_err().to_string();
             assert!(err.contains("duplicate key `name`"), "{s}: {err}");
             assert!(RawObject::from_raw(&raw).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn edits_replace_in_place_append_new_members_and_keep_the_rest_verbatim() {
+        let raw = RawValue::from_string(
+            r#"{"name":"fs__read", "arguments":{"x":1.50},"n\u0061\"":2}"#.into(),
+        )
+        .unwrap();
+        let mut edit = RawEdit::parse(&raw).unwrap();
+        assert!(!edit.is_changed());
+        assert_eq!(edit.to_raw().unwrap().get(), raw.get());
+        assert_eq!(serde_json::to_string(&edit).unwrap(), raw.get());
+        edit.set("name", "read").unwrap();
+        edit.set("_meta", &serde_json::json!({"k": 1})).unwrap();
+        edit.set("_meta", &serde_json::json!({"k": 2})).unwrap();
+        assert!(edit.is_changed());
+        assert_eq!(edit.get("name").unwrap().get(), r#""read""#);
+        assert_eq!(edit.original().get_str("name").as_deref(), Some("fs__read"));
+        assert_eq!(edit.get("_meta").unwrap().get(), r#"{"k":2}"#);
+        assert!(edit.contains("na\""));
+        assert!(!edit.contains("missing"));
+        assert_eq!(
+            edit.to_raw().unwrap().get(),
+            r#"{"name":"read","arguments":{"x":1.50},"na\"":2,"_meta":{"k":2}}"#
+        );
+        let empty = RawValue::from_string("{ }".into()).unwrap();
+        let mut edit = RawEdit::parse(&empty).unwrap();
+        edit.set("a", &1).unwrap();
+        assert_eq!(edit.to_raw().unwrap().get(), r#"{"a":1}"#);
+        for bad in [r#"{"a":1,"a":2}"#, "[]", "null"] {
+            let raw = RawValue::from_string(bad.into()).unwrap();
+            assert!(RawEdit::parse(&raw).is_err(), "{bad}");
         }
     }
 }

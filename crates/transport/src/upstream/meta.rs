@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use portcullis_mcp::version::meta;
-use portcullis_mcp::{RawFields, RawObject};
+use portcullis_mcp::{RawEdit, RawFields, RawObject};
 use serde_json::value::RawValue;
 
 use super::ClientContext;
@@ -54,14 +54,14 @@ pub(crate) fn prepare(
         });
     }
     let mut obj = match &params {
-        Some(p) => RawObject::from_raw(p)?,
-        None => RawObject::new(),
+        Some(p) => RawEdit::parse(p)?,
+        None => RawEdit::default(),
     };
-    let mut m = match obj.get("_meta") {
-        Some(raw) => RawObject::from_raw(raw)?,
-        None => RawObject::new(),
+    let mut m = match obj.original().get("_meta") {
+        Some(raw) => RawEdit::parse(raw)?,
+        None => RawEdit::default(),
     };
-    let client_token = m.remove("progressToken");
+    let client_token = m.original().get("progressToken").map(ToOwned::to_owned);
     if client_token.is_some() {
         m.set("progressToken", token)?;
     }
@@ -94,9 +94,12 @@ pub(crate) fn prepare(
             m.set_raw(meta::CLIENT_INFO, info);
         }
     }
-    obj.set_raw("_meta", m.to_raw()?);
+    if m.is_changed() {
+        obj.set_raw("_meta", m.to_raw()?);
+    }
+    let params = obj.to_raw()?;
     Ok(Prepared {
-        params: Some(obj.to_raw()?),
+        params: Some(params),
         client_token,
     })
 }
@@ -159,7 +162,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.params.unwrap().get(),
-            r#"{"name":"x","_meta":{"other":1,"progressToken":"pc-1"}}"#
+            r#"{"name":"x","_meta":{"progressToken":"pc-1","other":1}}"#
         );
         assert_eq!(p.client_token.unwrap().get(), r#""abc""#);
     }
