@@ -6,11 +6,16 @@ For a server made of several processes (a gunicorn master, its workers and their
 copy-on-write count once per process), `proc.py pss-tree PID` (proportional set size summed,
 KiB: each shared page divided among its sharers, so the sum is the tree's real footprint),
 `proc.py cpu-tree PID` (user+system s of the live processes plus what they reaped from exited
-children) and `proc.py count-tree PID` (processes)."""
+children) and `proc.py count-tree PID` (processes).
+
+`proc.py stages URL`: Portcullis's per-stage time so far, from its Prometheus `/metrics`
+(`portcullis_stage_duration_seconds` sums and counts), as JSON `{stage: [seconds, count]}`; `{}`
+when the URL does not answer."""
 
 import json
 import os
 import sys
+import urllib.request
 
 
 def tree(root: int) -> list[int]:
@@ -63,8 +68,28 @@ def tree_sum(root: int, fact) -> float:
     return total
 
 
+def stages(url: str) -> dict[str, list[float]]:
+    """Sum (s) and count of each `portcullis_stage_duration_seconds{stage=...}` histogram."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        for suffix, slot in (("_sum{", 0), ("_count{", 1)):
+            head = "portcullis_stage_duration_seconds" + suffix
+            if line.startswith(head) and 'stage="' in line:
+                stage = line.split('stage="', 1)[1].split('"', 1)[0]
+                out.setdefault(stage, [0.0, 0.0])[slot] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def main() -> None:
     what = sys.argv[1]
+    if what == "stages":
+        print(json.dumps(stages(sys.argv[2])))
+        return
     if what == "line":
         r = json.load(sys.stdin)
         rps = r["requests"] / (r["duration_us"] / 1e6)

@@ -58,6 +58,12 @@ def summarize(runs: list[dict], idle: dict[str, dict]) -> list[dict]:
                     "label": idle.get(scenario, {}).get("label", LABELS[scenario]),
                 }
             )
+            stage_rows = [r["stage_us"] for r in rows if "stage_us" in r]
+            if stage_rows:
+                names = sorted({k for st in stage_rows for k in st})
+                out[-1]["stage_us"] = {
+                    k: round(statistics.median(st[k] for st in stage_rows if k in st), 1) for k in names
+                }
             # A server of several processes: the proportional set size summed over them too.
             if all("pss_kib" in r for r in rows):
                 out[-1]["pss_mib"] = round(median(rows, lambda r: r["pss_kib"]) / 1024, 1)
@@ -166,8 +172,43 @@ def markdown(summary: list[dict], meta: dict, ratios: dict | None = None) -> str
                 "over all of them too."
             )
             lines.append("")
+    lines += stage_table(summary)
     lines += ["![latency](latency.svg)", ""]
     return "\n".join(lines)
+
+
+STAGES = ["authn", "authz", "validate", "upstream", "audit"]
+
+
+def stage_table(summary: list[dict]) -> list[str]:
+    """Where a call's time goes inside Portcullis: the mean per call of each stage its /metrics
+    times, beside the added p50. `upstream` holds the upstream's own time and the hop to it,
+    about the direct p50; `audit` is the record committed before the reply."""
+    rows = [s for s in summary if "stage_us" in s]
+    if not rows:
+        return []
+    direct = {s["concurrency"]: s for s in summary if s["scenario"] == "direct"}
+    lines = [
+        "Inside Portcullis: mean µs per call in each stage (its `portcullis_stage_duration_seconds`, "
+        "medians of the runs). `upstream` includes the upstream's own time and the hop to it (the "
+        "direct p50 is shown beside it); `audit` is the record committed before the reply; the rest "
+        "of the gateway's time (HTTP, parsing, rendering, task wake-ups) is what the stages leave "
+        "of the p50.",
+        "",
+        "| scenario | conc | p50 µs | direct p50 µs | " + " | ".join(STAGES) + " | p50 − stages |",
+        "|---|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|",
+    ]
+    for s in rows:
+        st = s["stage_us"]
+        d = direct.get(s["concurrency"])
+        p50 = s["p50_ms"] * 1000
+        rest = p50 - sum(st.get(k, 0.0) for k in STAGES)
+        lines.append(
+            f"| {s['scenario']} | {s['concurrency']} | {p50:.0f} | {d['p50_ms'] * 1000 if d else 0:.0f} | "
+            + " | ".join(f"{st[k]:.0f}" if k in st else "–" for k in STAGES)
+            + f" | {rest:.0f} |"
+        )
+    return lines + [""]
 
 
 def svg(summary: list[dict]) -> str:

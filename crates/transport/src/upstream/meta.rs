@@ -180,6 +180,14 @@ mod tests {
     }
 
     #[test]
+    fn a_token_named_outside_meta_leaves_params_verbatim() {
+        let text = r#"{"name":"x", "arguments":{"progressToken":"mine"}}"#;
+        let p = prepare(Some(raw(text)), "pc-1", false, &ClientContext::default()).unwrap();
+        assert_eq!(p.params.unwrap().get(), text);
+        assert!(p.client_token.is_none());
+    }
+
+    #[test]
     fn modern_gets_required_meta() {
         let p = prepare(None, "pc-1", true, &ClientContext::default()).unwrap();
         let v: serde_json::Value = serde_json::from_str(p.params.unwrap().get()).unwrap();
