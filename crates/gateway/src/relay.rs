@@ -78,7 +78,9 @@ impl Target {
             }
         };
         let (upstream, exposed, inner) = rename(gw, &mut r, kind, field, "ref.")?;
-        obj.set_raw("ref", r.to_raw().map_err(internal)?);
+        if r.is_changed() {
+            obj.set_raw("ref", r.to_raw().map_err(internal)?);
+        }
         Self::finish(obj, kind, upstream, exposed, inner)
     }
 

@@ -197,8 +197,8 @@ impl<'a> RawEdit<'a> {
 
     /// The value of `key` with the changes made so far.
     pub fn get(&self, key: &str) -> Option<&RawValue> {
-        match self.change(key) {
-            Some(i) => Some(&self.changes[i].1),
+        match self.change(key).and_then(|i| self.changes.get(i)) {
+            Some((_, changed)) => Some(changed),
             None => self.fields.get(key),
         }
     }
@@ -209,8 +209,8 @@ impl<'a> RawEdit<'a> {
 
     /// Replaces `key` in place, or adds it after the object's members.
     pub fn set_raw(&mut self, key: &str, value: Box<RawValue>) {
-        match self.change(key) {
-            Some(i) => self.changes[i].1 = value,
+        match self.change(key).and_then(|i| self.changes.get_mut(i)) {
+            Some(change) => change.1 = value,
             None => {
                 let slot = match self.fields.entries.iter().position(|(k, _)| k.0 == key) {
                     Some(i) => Slot::Member(i),
