@@ -91,11 +91,11 @@ impl Tasks {
 
 /// `(taskId, ttl)` when `result` is a `CreateTaskResult`.
 fn handle(result: &RawValue) -> Option<(String, Duration)> {
-    let obj = RawObject::from_raw(result).ok()?;
+    let obj = RawFields::parse(result).ok()?;
     if obj.get_str("resultType").as_deref() != Some("task") {
         return None;
     }
-    let task_id = obj.get_str("taskId")?;
+    let task_id = obj.get_str("taskId")?.into_owned();
     let ttl = obj
         .get_as::<u64>("ttlMs")
         .and_then(Result::ok)

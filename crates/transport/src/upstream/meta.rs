@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use portcullis_mcp::version::meta;
-use portcullis_mcp::{RawEdit, RawFields, RawObject};
+use portcullis_mcp::{RawEdit, RawFields};
 use serde_json::value::RawValue;
 
 use super::ClientContext;
@@ -117,11 +117,11 @@ pub(crate) fn restore_token(
     client_token: &RawValue,
 ) -> Option<Box<RawValue>> {
     let p = params?;
-    let Ok(mut obj) = RawObject::from_raw(&p) else {
-        return Some(p);
-    };
-    obj.set_raw("progressToken", client_token.to_owned());
-    obj.to_raw().ok().or(Some(p))
+    let restored = RawEdit::parse(&p).ok().and_then(|mut obj| {
+        obj.set_raw("progressToken", client_token.to_owned());
+        obj.to_raw().ok()
+    });
+    restored.or(Some(p))
 }
 
 /// The `notifications/cancelled` the gateway sends when it stops waiting for request `id`.
