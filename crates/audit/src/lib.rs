@@ -22,6 +22,7 @@ pub mod record;
 mod retention;
 pub mod seal;
 pub mod signing;
+mod sqlite;
 mod table;
 pub mod verify;
 mod writer;
