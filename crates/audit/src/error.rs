@@ -21,9 +21,6 @@ pub enum AuditError {
     Store(Arc<portcullis_store::StoreError>),
     #[error("audit store: {0}")]
     Sql(Arc<portcullis_store::sqlx::Error>),
-    /// From the writer's own SQLite connection.
-    #[error("audit store: {0}")]
-    Sqlite(Arc<portcullis_store::rusqlite::Error>),
     #[error("audit record {seq} in the store is malformed: {reason}")]
     Malformed { seq: u64, reason: String },
     #[error("cannot decrypt the {field} of record {seq}: {reason}")]
@@ -34,8 +31,6 @@ pub enum AuditError {
     },
     #[error("the audit writer has stopped; no more records are accepted")]
     Closed,
-    #[error("cannot start the audit writer: {0}")]
-    WriterStart(String),
     /// A batch planned on a head another writer has since moved; it is planned again.
     #[error("the audit chain head moved under a batch (another writer appended)")]
     HeadMoved,
@@ -52,11 +47,5 @@ impl From<portcullis_store::StoreError> for AuditError {
 impl From<portcullis_store::sqlx::Error> for AuditError {
     fn from(e: portcullis_store::sqlx::Error) -> Self {
         AuditError::Sql(Arc::new(e))
-    }
-}
-
-impl From<portcullis_store::rusqlite::Error> for AuditError {
-    fn from(e: portcullis_store::rusqlite::Error) -> Self {
-        AuditError::Sqlite(Arc::new(e))
     }
 }

@@ -22,7 +22,6 @@ pub mod record;
 mod retention;
 pub mod seal;
 pub mod signing;
-mod sqlite;
 mod table;
 pub mod verify;
 mod writer;

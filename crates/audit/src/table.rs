@@ -4,13 +4,11 @@
 //!   `args`, `result` hold JSON text) plus `kid`, the key id of the encrypted fields.
 //! - `audit_checkpoints`: signed checkpoints and retention anchors.
 //! - `audit_head`: a single row (`id = 1`) with the last sequence number and hash, and when the
-//!   last checkpoint was written. A write through the pool locks it first (`UPDATE … SET seq =
-//!   seq`), which serializes writers across processes and replicas on both backends: on
-//!   PostgreSQL it is a row lock held to commit, on SQLite the statement takes the database's
-//!   write lock before anything is read. On PostgreSQL an append may instead be planned on a
-//!   head read earlier and move it only if it is unchanged, in one call ([`commit_on`]); on
-//!   SQLite the writer appends on a connection of its own ([`crate::sqlite`]), the same SQL
-//!   under `BEGIN IMMEDIATE`.
+//!   last checkpoint was written. An append locks it first (`UPDATE … SET seq = seq`), which
+//!   serializes writers across processes and replicas on both backends: on PostgreSQL it is a
+//!   row lock held to commit, on SQLite the statement takes the database's write lock before
+//!   anything is read. An append may instead be planned on a head read earlier and move it
+//!   only if it is unchanged, in one call ([`commit_on`]).
 
 use portcullis_store::sqlx::any::AnyRow;
 use portcullis_store::sqlx::{self, AnyConnection, Row};
@@ -144,7 +142,10 @@ pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<Head, AuditErr
 }
 
 pub(crate) async fn read_head_on(conn: &mut AnyConnection) -> Result<Head, AuditError> {
-    let row = sqlx::query(READ_HEAD).fetch_one(&mut *conn).await?;
+    let row =
+        sqlx::query("SELECT seq, hash, checkpoint_seq, checkpoint_ms FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
     head_from_row(&row)
 }
 
@@ -163,20 +164,12 @@ pub async fn read_head(store: &Store) -> Result<Head, AuditError> {
     read_head_on(&mut conn).await
 }
 
-/// Moves the head: `$1` seq, `$2` hash.
-pub(crate) const SET_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
-/// Notes the last checkpoint: `$1` its seq, `$2` when (ms).
-pub(crate) const SET_CHECKPOINTED: &str =
-    "UPDATE audit_head SET checkpoint_seq = $1, checkpoint_ms = $2 WHERE id = 1";
-pub(crate) const READ_HEAD: &str =
-    "SELECT seq, hash, checkpoint_seq, checkpoint_ms FROM audit_head WHERE id = 1";
-
 pub(crate) async fn set_head(
     conn: &mut AnyConnection,
     seq: u64,
     hash: &str,
 ) -> Result<(), AuditError> {
-    sqlx::query(SET_HEAD)
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(to_i64(seq))
         .bind(hash)
         .execute(&mut *conn)
@@ -189,7 +182,7 @@ pub(crate) async fn set_checkpointed(
     seq: u64,
     at_ms: i64,
 ) -> Result<(), AuditError> {
-    sqlx::query(SET_CHECKPOINTED)
+    sqlx::query("UPDATE audit_head SET checkpoint_seq = $1, checkpoint_ms = $2 WHERE id = 1")
         .bind(to_i64(seq))
         .bind(at_ms)
         .execute(&mut *conn)
@@ -225,7 +218,7 @@ pub(crate) async fn insert_records(
     for rows in chunks(records.len(), max_rows(dialect)) {
         let (chunk, tail) = rest.split_at(rows);
         let mut sql = String::new();
-        insert_sql(&mut sql, rows);
+        insert_sql(&mut sql, rows, Params::Numbered);
         let query = chunk
             .iter()
             .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_record);
@@ -270,15 +263,25 @@ fn bind_record<'q>(query: AnyQuery<'q>, record: &Record) -> AnyQuery<'q> {
         .bind(record.kid())
 }
 
-/// Appends `INSERT … VALUES (…), (…)` for `rows` records to `sql`.
-fn insert_sql(sql: &mut String, rows: usize) {
-    use std::fmt::Write as _;
-    let _ = write!(sql, "INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES ");
-    values_sql(sql, rows, RECORD_PARAMS, 1);
+/// How a statement's parameters are written.
+#[derive(Clone, Copy)]
+enum Params {
+    /// `$1, $2, …`: both dialects.
+    Numbered,
+    /// `?`: SQLite only, bound in order. A statement with many numbered parameters costs SQLite
+    /// a search of its parameter names for each one, when preparing and when binding.
+    Anonymous,
 }
 
-/// Appends `(…), (…)`: `rows` rows of `cols` parameters `$n`, numbered from `first`.
-fn values_sql(sql: &mut String, rows: usize, cols: usize, first: usize) {
+/// Appends `INSERT … VALUES (…), (…)` for `rows` records to `sql`.
+fn insert_sql(sql: &mut String, rows: usize, params: Params) {
+    use std::fmt::Write as _;
+    let _ = write!(sql, "INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES ");
+    values_sql(sql, rows, RECORD_PARAMS, params, 1);
+}
+
+/// Appends `(…), (…)`: `rows` rows of `cols` parameters, numbered from `first`.
+fn values_sql(sql: &mut String, rows: usize, cols: usize, params: Params, first: usize) {
     use std::fmt::Write as _;
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -286,7 +289,12 @@ fn values_sql(sql: &mut String, rows: usize, cols: usize, first: usize) {
             if col > 0 {
                 sql.push_str(", ");
             }
-            let _ = write!(sql, "${}", first + row * cols + col);
+            match params {
+                Params::Numbered => {
+                    let _ = write!(sql, "${}", first + row * cols + col);
+                }
+                Params::Anonymous => sql.push('?'),
+            }
         }
         sql.push(')');
     }
@@ -301,24 +309,41 @@ pub(crate) struct Commit<'a> {
     pub checkpoint: Option<(&'a Checkpoint, i64)>,
 }
 
+/// Commits a batch planned on `base` in one call to SQLite's driver thread (SQLite only: one
+/// query string of several statements, whose `?` parameters are bound in order across them),
+/// instead of a round trip per statement. `BEGIN IMMEDIATE` takes the write lock; the head
+/// moves only if it is still `base`, and when it is not (another process appended) the
+/// `INSERT` of a second head row fails on its primary key, so the whole batch fails with a
+/// unique violation (see [`is_conflict`]) before `COMMIT`. On any error the transaction is
+/// still open: the caller rolls it back ([`rollback`]).
+///
+/// Returns `false`, having sent nothing, when the batch is too large for one call on
+/// PostgreSQL ([`ONE_CALL_BYTES`]): the caller writes it on the locked head instead.
+pub(crate) async fn commit_on(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    base: &Head,
+    commit: &Commit<'_>,
+) -> Result<bool, AuditError> {
+    match dialect {
+        Dialect::Sqlite => commit_on_sqlite(conn, base, commit).await.map(|()| true),
+        Dialect::Postgres => commit_on_postgres(conn, base, commit).await,
+    }
+}
+
 /// The most record data (JSON bytes) a one-call batch carries on PostgreSQL. A message larger
 /// than one TLS record (16 KiB) goes out in several writes, and sqlx 0.9.0 leaves Nagle's
 /// algorithm on (sqlx issue #4335, fixed after that release): the last write then waits for
 /// the server's delayed acknowledgement, about 40 ms. Larger batches take the locked path.
 pub(crate) const ONE_CALL_BYTES: usize = 14 * 1024;
 
-/// PostgreSQL (on SQLite the writer takes the write lock on a connection of its own instead,
-/// see [`crate::sqlite`]): commits a batch planned on `base` in one statement (its own
-/// transaction, one round trip) whose first part moves the head only if it is still `base`,
-/// and whose inserts take effect only if it did. A head locked by another writer's transaction
-/// is waited for and then read again, so a batch never lands on a head that moved; it fails
-/// with [`AuditError::HeadMoved`] and nothing is written. The records travel as one JSON array
-/// (`json_to_recordset`), so the statement has the same text for every batch size and stays
-/// prepared.
-///
-/// Returns `false`, having sent nothing, when the batch is too large for one call
-/// ([`ONE_CALL_BYTES`]): the caller writes it on the locked head instead.
-pub(crate) async fn commit_on(
+/// PostgreSQL: one statement (its own transaction, one round trip) whose first part moves the
+/// head only if it is still `base`, and whose inserts take effect only if it did. A head
+/// locked by another writer's transaction is waited for and then read again, so a batch never
+/// lands on a head that moved; it fails with [`AuditError::HeadMoved`] and nothing is written.
+/// The records travel as one JSON array (`json_to_recordset`), so the statement has the same
+/// text for every batch size and stays prepared.
+async fn commit_on_postgres(
     conn: &mut AnyConnection,
     base: &Head,
     commit: &Commit<'_>,
@@ -351,7 +376,7 @@ pub(crate) async fn commit_on(
         sql.push_str(", checkpoint AS (");
         sql.push_str(CHECKPOINT_INSERT);
         sql.push_str(" SELECT * FROM (VALUES ");
-        values_sql(&mut sql, 1, CHECKPOINT_PARAMS, next);
+        values_sql(&mut sql, 1, CHECKPOINT_PARAMS, Params::Numbered, next);
         sql.push_str(") AS c WHERE EXISTS (SELECT 1 FROM head) ");
         sql.push_str(CHECKPOINT_CONFLICT);
         sql.push(')');
@@ -440,7 +465,68 @@ impl<'a> From<&'a Record> for JsonRow<'a> {
     }
 }
 
-pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
+/// SQLite: several statements in one query string, one call to the driver's thread.
+async fn commit_on_sqlite(
+    conn: &mut AnyConnection,
+    base: &Head,
+    commit: &Commit<'_>,
+) -> Result<(), AuditError> {
+    let mut sql = String::from(
+        "BEGIN IMMEDIATE; \
+         UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?; \
+         INSERT INTO audit_head (id, seq, hash, checkpoint_seq, checkpoint_ms) \
+         SELECT 1, 0, '', 0, 0 WHERE changes() = 0; ",
+    );
+    for rows in chunks(commit.records.len(), max_rows(Dialect::Sqlite)) {
+        insert_sql(&mut sql, rows, Params::Anonymous);
+        sql.push_str("; ");
+    }
+    if commit.checkpoint.is_some() {
+        sql.push_str(CHECKPOINT_INSERT);
+        sql.push_str(" VALUES (?, ?, ?, ?, ?, ?, ?) ");
+        sql.push_str(CHECKPOINT_CONFLICT);
+        sql.push_str(
+            "; UPDATE audit_head SET checkpoint_seq = ?, checkpoint_ms = ? WHERE id = 1; ",
+        );
+    }
+    sql.push_str("COMMIT");
+    // Small batches are the common shapes (one per call at low concurrency): keep them
+    // prepared; a large batch's statements would hold much memory in the cache for little.
+    let keep = commit.records.len() <= 16;
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .persistent(keep)
+        .bind(to_i64(commit.seq))
+        .bind(commit.hash)
+        .bind(to_i64(base.seq))
+        .bind(&base.hash);
+    let mut query = commit.records.iter().fold(query, bind_record);
+    if let Some((checkpoint, at_ms)) = commit.checkpoint {
+        query = bind_checkpoint(query, checkpoint)
+            .bind(to_i64(checkpoint.seq))
+            .bind(at_ms);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Ends a transaction [`commit_on`] left open after an error.
+pub(crate) async fn rollback(conn: &mut AnyConnection) -> Result<(), AuditError> {
+    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// The head had moved under [`commit_on`]: another writer appended.
+pub(crate) fn is_conflict(error: &AuditError) -> bool {
+    match error {
+        AuditError::HeadMoved => true,
+        AuditError::Sql(e) => e
+            .as_database_error()
+            .is_some_and(|db| db.kind() == sqlx::error::ErrorKind::UniqueViolation),
+        _ => false,
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
@@ -448,25 +534,12 @@ pub(crate) async fn insert_checkpoint(
     conn: &mut AnyConnection,
     checkpoint: &Checkpoint,
 ) -> Result<(), AuditError> {
-    bind_checkpoint(
-        sqlx::query(sqlx::AssertSqlSafe(checkpoint_insert())),
-        checkpoint,
-    )
-    .execute(&mut *conn)
-    .await?;
+    let sql =
+        format!("{CHECKPOINT_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7) {CHECKPOINT_CONFLICT}");
+    bind_checkpoint(sqlx::query(sqlx::AssertSqlSafe(sql)), checkpoint)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
-}
-
-/// `INSERT` of one checkpoint: `$1 … $7` as [`bind_checkpoint`] binds them.
-pub(crate) fn checkpoint_insert() -> String {
-    format!("{CHECKPOINT_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7) {CHECKPOINT_CONFLICT}")
-}
-
-/// `INSERT` of one record: `$1 … $21` in [`RECORD_COLUMNS`] order.
-pub(crate) fn record_insert() -> String {
-    let mut sql = String::new();
-    insert_sql(&mut sql, 1);
-    sql
 }
 
 const CHECKPOINT_INSERT: &str =
@@ -630,7 +703,7 @@ pub(crate) fn to_u64(n: i64) -> u64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use portcullis_store::sqlx::Acquire;
     use portcullis_store::testing;
 
@@ -640,7 +713,7 @@ pub(crate) mod tests {
 
     /// `count` records chained from the genesis hash, each changed by `edit` before it is
     /// sealed.
-    pub(crate) fn chained(count: u64, edit: impl Fn(Record) -> Record) -> Vec<Record> {
+    fn chained(count: u64, edit: impl Fn(Record) -> Record) -> Vec<Record> {
         let mut prev = GENESIS.to_owned();
         (1..=count)
             .map(|seq| {
@@ -649,19 +722,6 @@ pub(crate) mod tests {
                 r
             })
             .collect()
-    }
-
-    /// Record 7's result is encrypted, with a non-ASCII ciphertext and digest.
-    pub(crate) fn with_awkward_fields(mut r: Record) -> Record {
-        if r.seq == 7 {
-            r.result = Some(Sealed::Encrypted {
-                kid: "k1".into(),
-                nonce: "bm9uY2U=".into(),
-                ct: "Y2lwaGVy\u{e9}".into(),
-            });
-            r.result_digest = Some("d\u{1f512}".into());
-        }
-        r
     }
 
     fn record(seq: u64, prev_hash: String) -> Record {
@@ -749,13 +809,7 @@ pub(crate) mod tests {
         let error = insert_records(&mut conn, Dialect::Sqlite, &records[..1])
             .await
             .unwrap_err();
-        let unique = match &error {
-            AuditError::Sql(e) => e
-                .as_database_error()
-                .is_some_and(|db| db.kind() == sqlx::error::ErrorKind::UniqueViolation),
-            _ => false,
-        };
-        assert!(unique, "{error}");
+        assert!(is_conflict(&error), "{error}");
         drop(conn);
         store.close().await;
     }
@@ -765,7 +819,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn batched_insert_round_trips_every_record() {
         let mut sql = String::new();
-        insert_sql(&mut sql, 2);
+        insert_sql(&mut sql, 2, Params::Numbered);
         assert_eq!(
             sql.matches('$').count(),
             2 * RECORD_PARAMS,
@@ -788,120 +842,153 @@ pub(crate) mod tests {
         }
     }
 
-    /// PostgreSQL: a batch of 85 records (some fields quoted, some absent, one encrypted) is too
-    /// large for one call, so nothing is sent; 10 of them fit in one call, the rest go in on
-    /// the locked head; all read back field for field, in order.
+    /// A batch of 85 records (some fields quoted, some absent, one encrypted) committed in one
+    /// call on each backend reads back field for field, in order.
     #[tokio::test]
     async fn one_call_commit_round_trips_every_record() {
-        let store = testing::postgres().await.unwrap();
-        migrate(&store).await.unwrap();
-        let records = chained(85, with_awkward_fields);
-        let last = records.last().map(|r| r.hash.clone()).unwrap_or_default();
-        let commit = Commit {
-            records: &records,
-            seq: 85,
-            hash: &last,
-            checkpoint: None,
-        };
-        let genesis = read_head(&store).await.unwrap();
-        let mut conn = store.pool().acquire().await.unwrap();
-        assert!(!commit_on(&mut conn, &genesis, &commit).await.unwrap());
-        assert_eq!(read_head(&store).await.unwrap(), genesis);
-        let (first, rest) = records.split_at(10);
-        let ten = Commit {
-            records: first,
-            seq: 10,
-            hash: &first[9].hash,
-            checkpoint: None,
-        };
-        assert!(commit_on(&mut conn, &genesis, &ten).await.unwrap());
-        let mut tx = conn.begin().await.unwrap();
-        assert_eq!(lock_head(&mut tx).await.unwrap().seq, 10);
-        insert_records(&mut tx, Dialect::Postgres, rest)
-            .await
-            .unwrap();
-        set_head(&mut tx, 85, &last).await.unwrap();
-        tx.commit().await.unwrap();
-        drop(conn);
-        assert_eq!(records_after(&store, 0, 1000).await.unwrap(), records);
-        store.close().await;
+        let dir = tempfile::tempdir().unwrap();
+        for store in testing::both(dir.path()).await.unwrap() {
+            migrate(&store).await.unwrap();
+            let records = chained(85, |mut r| {
+                if r.seq == 7 {
+                    r.result = Some(Sealed::Encrypted {
+                        kid: "k1".into(),
+                        nonce: "bm9uY2U=".into(),
+                        ct: "Y2lwaGVy\u{e9}".into(),
+                    });
+                    r.result_digest = Some("d\u{1f512}".into());
+                }
+                r
+            });
+            let last = records.last().map(|r| r.hash.clone()).unwrap_or_default();
+            let commit = Commit {
+                records: &records,
+                seq: 85,
+                hash: &last,
+                checkpoint: None,
+            };
+            let genesis = read_head(&store).await.unwrap();
+            let mut conn = store.pool().acquire().await.unwrap();
+            let dialect = store.dialect();
+            let sent = commit_on(&mut conn, dialect, &genesis, &commit)
+                .await
+                .unwrap();
+            if dialect == Dialect::Postgres {
+                // Too large for one call: nothing was sent. The first 10 fit in one call; the
+                // rest go in on the locked head.
+                assert!(!sent);
+                assert_eq!(read_head(&store).await.unwrap(), genesis);
+                let (first, rest) = records.split_at(10);
+                let ten = Commit {
+                    records: first,
+                    seq: 10,
+                    hash: &first[9].hash,
+                    checkpoint: None,
+                };
+                assert!(commit_on(&mut conn, dialect, &genesis, &ten).await.unwrap());
+                let mut tx = conn.begin().await.unwrap();
+                assert_eq!(lock_head(&mut tx).await.unwrap().seq, 10);
+                insert_records(&mut tx, dialect, rest).await.unwrap();
+                set_head(&mut tx, 85, &last).await.unwrap();
+                tx.commit().await.unwrap();
+            } else {
+                assert!(sent);
+            }
+            drop(conn);
+            assert_eq!(records_after(&store, 0, 1000).await.unwrap(), records);
+            assert_eq!(read_head(&store).await.unwrap().seq, 85);
+            store.close().await;
+        }
     }
 
-    /// PostgreSQL: one call commits records, head and checkpoint when the head is the planned
-    /// base; when the head has moved (here without a record at the planned seq, so only the
-    /// head guard can notice) it fails as a conflict and leaves nothing behind.
+    /// One call commits records, head and checkpoint when the head is the planned base; when
+    /// the head has moved (here without a record at the planned seq, so only the head guard
+    /// can notice) it fails as a conflict and leaves nothing behind (on SQLite once rolled
+    /// back: its transaction is left open).
     #[tokio::test]
     async fn commit_on_writes_only_onto_the_planned_head() {
-        let store = testing::postgres().await.unwrap();
-        migrate(&store).await.unwrap();
-        let genesis = read_head(&store).await.unwrap();
-        let r1 = record(1, GENESIS.to_owned());
-        let r2 = record(2, r1.hash.clone());
-        let signer = crate::signing::CheckpointSigner::generate().unwrap();
-        let checkpoint = Checkpoint::sign(
-            &signer,
-            CheckpointKind::Checkpoint,
-            2,
-            &r2.hash,
-            "2026-01-02T03:04:05.678Z",
-        );
-        let records = [r1, r2];
-        let commit = Commit {
-            records: &records,
-            seq: 2,
-            hash: &records[1].hash,
-            checkpoint: Some((&checkpoint, 42)),
-        };
-        let mut conn = store.pool().acquire().await.unwrap();
-        assert!(commit_on(&mut conn, &genesis, &commit).await.unwrap());
-        let head = read_head(&store).await.unwrap();
-        assert_eq!(
-            head,
-            Head {
+        let dir = tempfile::tempdir().unwrap();
+        for store in testing::both(dir.path()).await.unwrap() {
+            let dialect = store.dialect();
+            migrate(&store).await.unwrap();
+            let genesis = read_head(&store).await.unwrap();
+            let r1 = record(1, GENESIS.to_owned());
+            let r2 = record(2, r1.hash.clone());
+            let signer = crate::signing::CheckpointSigner::generate().unwrap();
+            let checkpoint = Checkpoint::sign(
+                &signer,
+                CheckpointKind::Checkpoint,
+                2,
+                &r2.hash,
+                "2026-01-02T03:04:05.678Z",
+            );
+            let records = [r1, r2];
+            let commit = Commit {
+                records: &records,
                 seq: 2,
-                hash: records[1].hash.clone(),
-                checkpoint_seq: 2,
-                checkpoint_ms: 42
+                hash: &records[1].hash,
+                checkpoint: Some((&checkpoint, 42)),
+            };
+            let mut conn = store.pool().acquire().await.unwrap();
+            assert!(
+                commit_on(&mut conn, dialect, &genesis, &commit)
+                    .await
+                    .unwrap()
+            );
+            let head = read_head(&store).await.unwrap();
+            assert_eq!(
+                head,
+                Head {
+                    seq: 2,
+                    hash: records[1].hash.clone(),
+                    checkpoint_seq: 2,
+                    checkpoint_ms: 42
+                }
+            );
+            assert_eq!(records_after(&store, 0, 10).await.unwrap(), records);
+            assert_eq!(checkpoints(&store).await.unwrap(), vec![checkpoint]);
+
+            // A batch without a checkpoint.
+            let r3 = record(3, records[1].hash.clone());
+            let next = Commit {
+                records: std::slice::from_ref(&r3),
+                seq: 3,
+                hash: &r3.hash,
+                checkpoint: None,
+            };
+            assert!(commit_on(&mut conn, dialect, &head, &next).await.unwrap());
+            let head = read_head(&store).await.unwrap();
+            assert_eq!((head.seq, head.checkpoint_seq), (3, 2));
+
+            // Another writer moved the head to 5; a batch planned on 3 must not land.
+            sqlx::query("UPDATE audit_head SET seq = 5, hash = 'elsewhere' WHERE id = 1")
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let r4 = record(4, r3.hash.clone());
+            let late = Commit {
+                records: std::slice::from_ref(&r4),
+                seq: 4,
+                hash: &r4.hash,
+                checkpoint: None,
+            };
+            let error = commit_on(&mut conn, dialect, &head, &late)
+                .await
+                .unwrap_err();
+            assert!(is_conflict(&error), "{error}");
+            if dialect == Dialect::Sqlite {
+                rollback(&mut conn).await.unwrap();
             }
-        );
-        assert_eq!(records_after(&store, 0, 10).await.unwrap(), records);
-        assert_eq!(checkpoints(&store).await.unwrap(), vec![checkpoint]);
-
-        // A batch without a checkpoint.
-        let r3 = record(3, records[1].hash.clone());
-        let next = Commit {
-            records: std::slice::from_ref(&r3),
-            seq: 3,
-            hash: &r3.hash,
-            checkpoint: None,
-        };
-        assert!(commit_on(&mut conn, &head, &next).await.unwrap());
-        let head = read_head(&store).await.unwrap();
-        assert_eq!((head.seq, head.checkpoint_seq), (3, 2));
-
-        // Another writer moved the head to 5; a batch planned on 3 must not land.
-        sqlx::query("UPDATE audit_head SET seq = 5, hash = 'elsewhere' WHERE id = 1")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        let r4 = record(4, r3.hash.clone());
-        let late = Commit {
-            records: std::slice::from_ref(&r4),
-            seq: 4,
-            hash: &r4.hash,
-            checkpoint: None,
-        };
-        let error = commit_on(&mut conn, &head, &late).await.unwrap_err();
-        assert!(matches!(error, AuditError::HeadMoved), "{error}");
-        assert_eq!(records_after(&store, 0, 10).await.unwrap().len(), 3);
-        assert_eq!(read_head(&store).await.unwrap().hash, "elsewhere");
-        // The connection is usable again (no transaction left open).
-        drop(conn);
-        let mut conn = store.pool().acquire().await.unwrap();
-        let mut tx = conn.begin().await.unwrap();
-        assert_eq!(lock_head(&mut tx).await.unwrap().seq, 5);
-        tx.rollback().await.unwrap();
-        drop(conn);
-        store.close().await;
+            assert_eq!(records_after(&store, 0, 10).await.unwrap().len(), 3);
+            assert_eq!(read_head(&store).await.unwrap().hash, "elsewhere");
+            // The connection is usable again (no transaction left open).
+            drop(conn);
+            let mut conn = store.pool().acquire().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            assert_eq!(lock_head(&mut tx).await.unwrap().seq, 5);
+            tx.rollback().await.unwrap();
+            drop(conn);
+            store.close().await;
+        }
     }
 }

@@ -2,22 +2,19 @@
 //! transaction per batch (group commit), and answers each caller only after that commit.
 //!
 //! Several writers (replicas on one PostgreSQL, or processes on one SQLite file) interleave
-//! whole batches into one gap-free chain. On PostgreSQL a batch is planned on the head this
-//! writer last committed and commits in one call only if that is still the head
-//! (`audit_head`); else it is planned again on the head locked and read inside its
-//! transaction. On SQLite the writer runs on a thread of its own with a connection of its own
-//! ([`crate::sqlite`]) and plans every batch under the write lock: a caller's record then
-//! costs one hand-off to that thread and one answer back.
+//! whole batches into one gap-free chain: a batch is planned on the head this writer last
+//! committed and commits in one call only if that is still the head (`audit_head`); else it is
+//! planned again on the head locked and read inside its transaction.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis_store::rusqlite;
 use portcullis_store::sqlx::pool::PoolConnection;
 use portcullis_store::sqlx::{Acquire, Any};
 use portcullis_store::{Dialect, PING_AFTER_IDLE, Store, now_ms};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::checkpoint::{Checkpoint, CheckpointKind};
 use crate::clock;
@@ -26,7 +23,7 @@ use crate::error::AuditError;
 use crate::record::{Record, RecordDraft};
 use crate::seal::FieldKeys;
 use crate::signing::CheckpointSigner;
-use crate::{sqlite, table};
+use crate::table;
 
 /// Most records committed in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -67,8 +64,7 @@ pub struct AuditLog {
     committed: watch::Receiver<u64>,
     pub(crate) chain: Arc<Chain>,
     pub(crate) retention: Option<Duration>,
-    /// Answered (or dropped) when the writer has stopped.
-    stopped: Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
+    task: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -102,9 +98,7 @@ impl AuditLog {
         });
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let (committed_tx, committed) = watch::channel(head.seq);
-        let own = chain.store.sqlite_connection()?;
-        let own_thread = own.is_some();
-        let stopped = spawn(run(Arc::clone(&chain), own, jobs, committed_tx), own_thread)?;
+        let task = tokio::spawn(run(Arc::clone(&chain), jobs, committed_tx));
         tracing::info!(
             head = head.seq,
             signing_key = chain.signer.id(),
@@ -121,7 +115,7 @@ impl AuditLog {
             committed,
             chain,
             retention: config.retention,
-            stopped: Arc::new(std::sync::Mutex::new(Some(stopped))),
+            task: Arc::new(std::sync::Mutex::new(Some(task))),
         })
     }
 
@@ -167,9 +161,9 @@ impl AuditLog {
     /// Later `append`s fail with [`AuditError::Closed`].
     pub async fn shutdown(&self) -> Result<(), AuditError> {
         let result = self.control(Job::Stop).await;
-        let stopped = self.stopped.lock().ok().and_then(|mut t| t.take());
-        if let Some(stopped) = stopped {
-            let _ = stopped.await;
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
         }
         match result {
             Err(AuditError::Closed) => Ok(()),
@@ -201,43 +195,9 @@ impl AuditLog {
     }
 }
 
-/// Starts the writer: on a thread of its own when it writes on a connection of its own (it
-/// blocks on it), else as a task. The receiver is answered, or dropped, once it has stopped.
-fn spawn(
-    writer: impl Future<Output = ()> + Send + 'static,
-    own_thread: bool,
-) -> Result<oneshot::Receiver<()>, AuditError> {
-    let (stopped, answer) = oneshot::channel();
-    let writer = async move {
-        writer.await;
-        let _ = stopped.send(());
-    };
-    if own_thread {
-        let unstarted = |e: std::io::Error| AuditError::WriterStart(e.to_string());
-        // Its own clock for the checkpoint ticks; the callers' runtime wakes it through the
-        // queue.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(unstarted)?;
-        std::thread::Builder::new()
-            .name("audit-writer".into())
-            .spawn(move || runtime.block_on(writer))
-            .map_err(unstarted)?;
-    } else {
-        tokio::spawn(writer);
-    }
-    Ok(answer)
-}
-
 /// The writer task.
-async fn run(
-    chain: Arc<Chain>,
-    own: Option<rusqlite::Connection>,
-    mut jobs: mpsc::Receiver<Job>,
-    committed: watch::Sender<u64>,
-) {
-    let mut writer = Writer::new(&chain, own, committed);
+async fn run(chain: Arc<Chain>, mut jobs: mpsc::Receiver<Job>, committed: watch::Sender<u64>) {
+    let mut writer = Writer::new(&chain, committed);
     let tick =
         (chain.checkpoint_interval / 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
@@ -288,8 +248,6 @@ async fn run(
 
 /// The writer task's state: where it last left the head, and its connection.
 struct Writer<'a> {
-    /// SQLite: the writer's own connection; every batch is written on it ([`crate::sqlite`]).
-    own: Option<rusqlite::Connection>,
     chain: &'a Chain,
     committed: watch::Sender<u64>,
     /// The head after this writer's last commit, while it can be trusted to still be the
@@ -298,18 +256,13 @@ struct Writer<'a> {
     /// The connection the last batch was committed on, and when. Kept between batches: a
     /// pooled connection is pinged every time it goes back to the pool, one more round trip
     /// to the database per batch. Handed back after any failure, or once it sat idle as long
-    /// as the pool lets a connection sit before checking it again. PostgreSQL only.
+    /// as the pool lets a connection sit before checking it again.
     held: Option<(PoolConnection<Any>, Instant)>,
 }
 
 impl<'a> Writer<'a> {
-    fn new(
-        chain: &'a Chain,
-        own: Option<rusqlite::Connection>,
-        committed: watch::Sender<u64>,
-    ) -> Writer<'a> {
+    fn new(chain: &'a Chain, committed: watch::Sender<u64>) -> Writer<'a> {
         Writer {
-            own,
             chain,
             committed,
             head: None,
@@ -368,21 +321,20 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Chains and commits `drafts`. On PostgreSQL a batch is first planned on the head this
-    /// writer last committed and written in one call ([`table::commit_on`]), which fails as a
-    /// whole if the head has moved since (another replica appended); it is then planned again
-    /// on the head locked and read inside its transaction, as is the first batch and every
-    /// batch on SQLite.
+    /// Chains and commits `drafts`. A batch is first planned on the head this writer last
+    /// committed and written in one call ([`table::commit_on`]), which fails as a whole if the
+    /// head has moved since (another process or replica appended); it is then planned again on
+    /// the head locked and read inside its transaction, as is the first batch.
     async fn append(&mut self, drafts: Vec<SealedDraft>) -> Result<Vec<Appended>, AuditError> {
         let chain = self.chain;
         let batch = match self.head.take() {
-            Some(head) if self.own.is_none() => {
+            Some(head) => {
                 let batch = Batch::chain(chain, head, drafts);
                 match self.commit_unlocked(&batch).await {
                     Ok(true) => Ok(batch),
                     Ok(false) => self.write(|head| batch.rebase(chain, head)).await,
                     Err(error) => {
-                        if matches!(error, AuditError::HeadMoved) {
+                        if table::is_conflict(&error) {
                             tracing::debug!("audit head moved by another writer; batch replanned");
                         } else {
                             tracing::warn!(%error, "audit batch failed; retrying on the locked head");
@@ -391,7 +343,7 @@ impl<'a> Writer<'a> {
                     }
                 }
             }
-            _ => self.write(|head| Batch::chain(chain, head, drafts)).await,
+            None => self.write(|head| Batch::chain(chain, head, drafts)).await,
         }?;
         self.remember(&batch);
         Ok(batch.appended())
@@ -404,13 +356,6 @@ impl<'a> Writer<'a> {
         &mut self,
         plan: impl FnOnce(table::Head) -> Batch,
     ) -> Result<Batch, AuditError> {
-        if let Some(own) = self.own.as_mut() {
-            let result = sqlite::write(own, plan, Batch::commit);
-            if result.is_err() && !sqlite::reusable(own) {
-                self.reopen();
-            }
-            return result;
-        }
         let mut plan = Some(plan);
         let mut retried = false;
         loop {
@@ -428,32 +373,27 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// SQLite: a failure left the writer's own connection inside a transaction; it is
-    /// replaced by a new one (kept when none can be opened: the next batch fails and tries
-    /// again).
-    fn reopen(&mut self) {
-        match self.chain.store.sqlite_connection() {
-            Ok(Some(conn)) => {
-                tracing::warn!(
-                    "audit connection replaced: a failed batch left its transaction open"
-                );
-                self.own = Some(conn);
-            }
-            Ok(None) => {}
-            Err(error) => tracing::error!(%error, "audit connection could not be replaced"),
-        }
-    }
-
-    /// PostgreSQL: commits `batch` on the head it was planned on, in one statement
-    /// ([`table::commit_on`]); `false` when it is too large for one call and nothing was sent.
+    /// Commits `batch` on the head it was planned on, in one call ([`table::commit_on`]);
+    /// `false` when it is too large for one call and nothing was sent. A connection whose
+    /// transaction cannot be rolled back after a failure is closed, never returned to the pool
+    /// with a transaction open.
     async fn commit_unlocked(&mut self, batch: &Batch) -> Result<bool, AuditError> {
+        let dialect = self.chain.store.dialect();
         let conn = self.conn().await?;
-        let result = table::commit_on(conn, &batch.base, &batch.commit()).await;
-        // A moved head is no fault of the connection.
-        if let Err(failed) = &result
-            && !matches!(failed, AuditError::HeadMoved)
-        {
-            self.held = None;
+        let result = table::commit_on(conn, dialect, &batch.base, &batch.commit()).await;
+        // On PostgreSQL the batch was one statement: nothing is left open.
+        if let Err(failed) = &result {
+            if dialect == Dialect::Sqlite
+                && let Err(error) = table::rollback(conn).await
+            {
+                tracing::warn!(%error, "audit connection closed: its transaction could not be rolled back");
+                conn.close_on_drop();
+                self.held = None;
+            }
+            // A moved head is no fault of the connection.
+            if !table::is_conflict(failed) {
+                self.held = None;
+            }
         }
         result
     }
@@ -462,10 +402,9 @@ impl<'a> Writer<'a> {
     async fn checkpoint_if_due(&mut self, force: bool) -> Result<(), AuditError> {
         let chain = self.chain;
         // A cheap unlocked look first: most ticks find nothing to do.
-        let head = match (&self.head, &self.own) {
-            (Some(head), _) => head.clone(),
-            (None, Some(own)) => sqlite::read_head(own)?,
-            (None, None) => table::read_head(&chain.store).await?,
+        let head = match &self.head {
+            Some(head) => head.clone(),
+            None => table::read_head(&chain.store).await?,
         };
         if !checkpoint_due(chain, &head, now_ms(), force) {
             return Ok(());
@@ -708,7 +647,7 @@ mod tests {
             max_bytes: None,
         };
         let (committed, _) = watch::channel(0);
-        let mut writer = Writer::new(&chain, None, committed);
+        let mut writer = Writer::new(&chain, committed);
 
         writer.append(drafts(&fields, 2)).await.unwrap();
         let first = backend_pid(&mut writer).await;

@@ -1,6 +1,5 @@
 //! The gateway's durable store: SQLite by default, PostgreSQL for several replicas, through one
-//! code path (`sqlx::Any`). On SQLite a thread that writes synchronously (the audit writer) may
-//! also take a connection of its own, set up as the pool's are ([`Store::sqlite_connection`]).
+//! code path (`sqlx::Any`).
 //!
 //! This crate owns the connection pool, the dialect differences and the migration runner. Each
 //! component (API keys, audit records, tool pins, approvals) owns its own tables: it passes its
@@ -15,15 +14,12 @@ pub mod testing;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use migrate::Migration;
-pub use rusqlite;
 pub use sqlx;
 
 /// Which database a [`Store`] talks to.
@@ -81,11 +77,6 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
-    #[error("cannot open a connection of its own to the SQLite store {name}: {source}")]
-    SqliteOpen {
-        name: String,
-        source: rusqlite::Error,
-    },
 }
 
 /// When a commit returns: after its writes are flushed to disk (the default), or as soon as
@@ -113,35 +104,6 @@ pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite: the database the pool's connections open, for [`Store::sqlite_connection`].
-    sqlite: Option<Arc<SqliteTarget>>,
-}
-
-/// Where a SQLite store lives and how its commits return.
-#[derive(Debug)]
-struct SqliteTarget {
-    /// A file path, or the shared-cache name of an in-memory database.
-    name: String,
-    memory: bool,
-    commit: Commit,
-}
-
-/// The settings of every SQLite connection, pooled or not.
-fn sqlite_pragmas(commit: Commit) -> [&'static str; 6] {
-    [
-        "PRAGMA journal_mode = WAL",
-        match commit {
-            Commit::Flushed => "PRAGMA synchronous = FULL",
-            Commit::Unflushed => "PRAGMA synchronous = NORMAL",
-        },
-        "PRAGMA busy_timeout = 10000",
-        // Checkpoints run in the background (`checkpoints`), never inside the commit that
-        // happens to cross the threshold.
-        "PRAGMA wal_autocheckpoint = 0",
-        // A log that grew in a burst shrinks back when it restarts.
-        "PRAGMA journal_size_limit = 67108864",
-        "PRAGMA foreign_keys = ON",
-    ]
 }
 
 impl std::fmt::Debug for Store {
@@ -169,17 +131,9 @@ impl Store {
         } else {
             return Err(StoreError::Scheme(url.to_owned()));
         };
-        let (url, sqlite) = match dialect {
-            Dialect::Sqlite => {
-                let (url, name, memory) = sqlite_url(url)?;
-                let target = SqliteTarget {
-                    name,
-                    memory,
-                    commit,
-                };
-                (url, Some(Arc::new(target)))
-            }
-            Dialect::Postgres => (url.to_owned(), None),
+        let url = match dialect {
+            Dialect::Sqlite => sqlite_url(url)?,
+            Dialect::Postgres => url.to_owned(),
         };
         let connect_err = |source| StoreError::Connect {
             dialect: dialect.name(),
@@ -210,9 +164,19 @@ impl Store {
                 Box::pin(async move {
                     match (dialect, commit) {
                         (Dialect::Sqlite, _) => {
-                            for pragma in sqlite_pragmas(commit) {
-                                conn.execute(pragma).await?;
-                            }
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute(match commit {
+                                Commit::Flushed => "PRAGMA synchronous = FULL",
+                                Commit::Unflushed => "PRAGMA synchronous = NORMAL",
+                            })
+                            .await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            // Checkpoints run in the background (`checkpoints`), never inside
+                            // the commit that happens to cross the threshold.
+                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                            // A log that grew in a burst shrinks back when it restarts.
+                            conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
                         }
                         (Dialect::Postgres, Commit::Unflushed) => {
                             conn.execute("SET synchronous_commit = off").await?;
@@ -229,45 +193,7 @@ impl Store {
         if dialect == Dialect::Sqlite {
             tokio::spawn(checkpoints(pool.clone()));
         }
-        Ok(Store {
-            pool,
-            dialect,
-            sqlite,
-        })
-    }
-
-    /// SQLite: a new connection to the store's database outside the pool, set up as the
-    /// pool's are, for a thread that writes synchronously (the audit writer). `None` on
-    /// PostgreSQL.
-    pub fn sqlite_connection(&self) -> Result<Option<rusqlite::Connection>, StoreError> {
-        use rusqlite::OpenFlags;
-        let Some(target) = &self.sqlite else {
-            return Ok(None);
-        };
-        let open_err = |source| StoreError::SqliteOpen {
-            name: target.name.clone(),
-            source,
-        };
-        // As sqlx opens the pool's (`SQLITE_OPEN_URI` is also what lets an in-memory database
-        // be shared by name).
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
-        if target.memory {
-            flags |= OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE;
-        }
-        let conn = rusqlite::Connection::open_with_flags(&target.name, flags).map_err(open_err)?;
-        for pragma in sqlite_pragmas(target.commit) {
-            // `journal_mode` answers with a row; the others with none.
-            conn.query_row(pragma, [], |_| Ok(()))
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(()),
-                    e => Err(e),
-                })
-                .map_err(open_err)?;
-        }
-        Ok(Some(conn))
+        Ok(Store { pool, dialect })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -353,25 +279,15 @@ async fn checkpoint(pool: &AnyPool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// `sqlite://PATH` → `sqlite://PATH?mode=rwc`, creating PATH's directory; with the name of the
-/// database and whether it lives in memory. `sqlite::memory:` becomes an in-memory database of
-/// its own, named so that a connection outside the pool can open it too.
-fn sqlite_url(url: &str) -> Result<(String, String, bool), StoreError> {
-    static NEXT_MEMORY: AtomicU64 = AtomicU64::new(0);
+/// `sqlite://PATH` → `sqlite://PATH?mode=rwc`, creating PATH's directory. `sqlite::memory:`
+/// passes through.
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
-    if let Some(query) = rest.strip_prefix(":memory:") {
-        // A URI: SQLite shares an in-memory database between connections by name only then.
-        let name = format!(
-            "file:portcullis-memory-{}-{}",
-            std::process::id(),
-            NEXT_MEMORY.fetch_add(1, Ordering::Relaxed)
-        );
-        let sep = if query.starts_with('?') { "&" } else { "?" };
-        let url = format!("sqlite:{name}{query}{sep}mode=memory");
-        return Ok((url, name, true));
+    if rest.starts_with(":memory:") {
+        return Ok(url.to_owned());
     }
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if let Some(dir) = Path::new(path)
@@ -387,11 +303,7 @@ fn sqlite_url(url: &str) -> Result<(String, String, bool), StoreError> {
     if !params.iter().any(|p| p.starts_with("mode=")) {
         params.push("mode=rwc");
     }
-    Ok((
-        format!("sqlite://{path}?{}", params.join("&")),
-        path.to_owned(),
-        false,
-    ))
+    Ok(format!("sqlite://{path}?{}", params.join("&")))
 }
 
 /// Milliseconds since the Unix epoch, the store's timestamp format.
@@ -408,64 +320,17 @@ mod tests {
 
     #[test]
     fn sqlite_urls_get_create_mode() {
-        let url = |u: &str| sqlite_url(u).ok();
         assert_eq!(
-            url("sqlite://db.sqlite"),
-            Some((
-                "sqlite://db.sqlite?mode=rwc".into(),
-                "db.sqlite".into(),
-                false
-            ))
+            sqlite_url("sqlite://db.sqlite").ok().as_deref(),
+            Some("sqlite://db.sqlite?mode=rwc")
         );
         assert_eq!(
-            url("sqlite://x.db?mode=ro"),
-            Some(("sqlite://x.db?mode=ro".into(), "x.db".into(), false))
+            sqlite_url("sqlite://x.db?mode=ro").ok().as_deref(),
+            Some("sqlite://x.db?mode=ro")
         );
-        let (memory, name, true) = sqlite_url("sqlite::memory:").unwrap() else {
-            panic!("not in memory")
-        };
-        assert!(name.starts_with("file:portcullis-memory-"), "{name}");
-        assert_eq!(memory, format!("sqlite:{name}?mode=memory"));
-        let (other, ..) = sqlite_url("sqlite::memory:").unwrap();
-        assert_ne!(
-            other, memory,
-            "every in-memory store is a database of its own"
+        assert_eq!(
+            sqlite_url("sqlite::memory:").ok().as_deref(),
+            Some("sqlite::memory:")
         );
-    }
-
-    /// A connection of its own sees what the pool wrote and writes what the pool reads, on a
-    /// file and in memory, with the pool's settings.
-    #[tokio::test]
-    async fn a_connection_of_its_own_shares_the_database_with_the_pool() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = format!("sqlite://{}", dir.path().join("s.db").display());
-        for url in [file.as_str(), "sqlite::memory:"] {
-            let store = Store::open_with(url, Commit::Unflushed).await.unwrap();
-            store
-                .pool()
-                .execute("CREATE TABLE t (n BIGINT NOT NULL); INSERT INTO t VALUES (1)")
-                .await
-                .unwrap();
-            let own = store.sqlite_connection().unwrap().expect("a SQLite store");
-            let sum: i64 = own
-                .query_row("SELECT sum(n) FROM t", [], |r| r.get(0))
-                .expect(url);
-            assert_eq!(sum, 1, "{url}");
-            own.execute("INSERT INTO t VALUES (2)", []).unwrap();
-            let sum: i64 = sqlx::query_scalar("SELECT sum(n) FROM t")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
-            assert_eq!(sum, 3, "{url}");
-            let sync: i64 = own
-                .query_row("PRAGMA synchronous", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(sync, 1, "NORMAL, as the pool's");
-            let busy: i64 = own
-                .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(busy, 10000);
-            store.close().await;
-        }
     }
 }
