@@ -581,3 +581,32 @@ def test_hot_reload_under_load(portcullis_bin: Path, tmp_path: Path) -> None:
         assert wait_for(gw, key, "v1", timeout=2.0) < 2.0
         add = raw_call(gw, key, "demo__add", {"a": 1, "b": 2}, 40)
         assert add.get("error", {}).get("code") == FORBIDDEN, add
+        # The policies have a directory of their own: no warning about the store.
+        assert STORE_BESIDE_POLICIES not in gateway_logs(gw)
+
+
+STORE_BESIDE_POLICIES = "the SQLite store is in a directory watched for policy changes"
+
+
+def test_a_store_beside_the_policies_is_named_at_start(portcullis_bin: Path, tmp_path: Path) -> None:
+    """Policy files in the store's directory: the watcher is woken by every write to the store, so
+    the gateway says so at start (and still serves, and still reloads)."""
+    workdir = tmp_path / "gateway"
+    workdir.mkdir()
+    policy_file = workdir / "reload.cedar"
+    policy_file.write_text(ECHO_V1)
+    with running_gateway(
+        portcullis_bin,
+        workdir,
+        [demo_stdio(portcullis_bin, tmp_path / "demo-root")],
+        allow_anonymous=False,
+        auth=AUTH,
+        policies=[str(policy_file)],
+    ) as gw:
+        warned = [line for line in gateway_logs(gw).splitlines() if STORE_BESIDE_POLICIES in line]
+        assert len(warned) == 1, gateway_logs(gw)
+        assert str(workdir / "portcullis.db") in warned[0], warned[0]
+        key = create_key(gw, "rita", ["ops"])
+        assert echo_version(raw_call(gw, key, "demo__echo", {"message": "hi"}, 1)) == "v1"
+        policy_file.write_text(ECHO_V2_PART1 + ECHO_V2_PART2)
+        assert wait_for(gw, key, "v2", timeout=5.0) < 5.0

@@ -54,18 +54,10 @@ pub fn key_dir(config: &portcullis_config::Config) -> PathBuf {
             .and_then(Path::parent)
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     };
-    let url = &config.storage.url;
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    let Some(file) = config.storage.sqlite_file() else {
         return config_dir();
     };
-    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
-    if path.starts_with(":memory:") {
-        return config_dir();
-    }
-    match Path::new(path).parent() {
+    match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     }

@@ -113,8 +113,9 @@ impl Authorizer {
                 let _ = tx.send(());
             }
         })?;
-        for (dir, mode) in watch_roots(&self.patterns) {
-            watcher.watch(&dir, mode)?;
+        let roots = watch_roots(&self.patterns);
+        for (dir, mode) in &roots {
+            watcher.watch(dir, *mode)?;
         }
         let me = Arc::downgrade(self);
         let thread = std::thread::Builder::new()
@@ -122,6 +123,7 @@ impl Authorizer {
             .spawn(move || watch_loop(&me, &rx))
             .map_err(|e| WatchError(notify::Error::io(e)))?;
         Ok(PolicyWatch {
+            roots,
             _watcher: watcher,
             _thread: thread,
         })
@@ -130,8 +132,28 @@ impl Authorizer {
 
 /// Keeps policy files watched while alive; dropping it stops the watch.
 pub struct PolicyWatch {
+    roots: Vec<(PathBuf, RecursiveMode)>,
     _watcher: notify::RecommendedWatcher,
     _thread: std::thread::JoinHandle<()>,
+}
+
+impl PolicyWatch {
+    /// Whether a write to `file` wakes the watcher: it lies in a watched directory, where the
+    /// kernel reports every change to the watcher before it is told apart from the policy files.
+    pub fn wakes_on(&self, file: &Path) -> bool {
+        wakes(&self.roots, file)
+    }
+}
+
+/// Whether `file` lies in one of the watched `roots`.
+fn wakes(roots: &[(PathBuf, RecursiveMode)], file: &Path) -> bool {
+    let Some(dir) = file.parent() else {
+        return false;
+    };
+    roots.iter().any(|(root, mode)| match mode {
+        RecursiveMode::NonRecursive => dir == root,
+        RecursiveMode::Recursive => dir.starts_with(root),
+    })
 }
 
 impl std::fmt::Debug for PolicyWatch {
@@ -227,5 +249,15 @@ mod tests {
                 (PathBuf::from("/srv/pol"), RecursiveMode::Recursive),
             ]
         );
+        // A store beside the policies, or anywhere under a recursive root, wakes the watcher;
+        // one in a subdirectory of a flat root, or elsewhere, does not.
+        for (file, woken) in [
+            ("/etc/p/portcullis.db", true),
+            ("/srv/pol/a/b/portcullis.db", true),
+            ("/etc/p/state/portcullis.db", false),
+            ("/var/lib/portcullis/portcullis.db", false),
+        ] {
+            assert_eq!(wakes(&roots, Path::new(file)), woken, "{file}");
+        }
     }
 }

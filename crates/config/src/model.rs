@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::secret::Secret;
@@ -74,6 +74,18 @@ pub struct Storage {
     /// to disk. `false`: once it is written, so the last commits can be lost when the machine
     /// or the database server crashes (never when only the gateway does).
     pub synchronous_commit: bool,
+}
+
+impl Storage {
+    /// The SQLite database file (`None` for PostgreSQL and an in-memory database).
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        let url = &self.url;
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+        (!path.starts_with(":memory:") && !path.is_empty()).then(|| Path::new(path))
+    }
 }
 
 impl std::fmt::Debug for Storage {
@@ -246,7 +258,27 @@ impl std::fmt::Display for HostPort {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_password;
+    use std::path::Path;
+
+    use super::{Storage, mask_password};
+
+    #[test]
+    fn the_sqlite_file_of_a_storage_url() {
+        let rows = [
+            ("sqlite:///srv/p.db", Some("/srv/p.db")),
+            ("sqlite:///srv/p.db?mode=rwc", Some("/srv/p.db")),
+            ("sqlite:p.db", Some("p.db")),
+            ("sqlite::memory:", None),
+            ("postgres://app@db/portcullis", None),
+        ];
+        for (url, file) in rows {
+            let storage = Storage {
+                url: url.to_owned(),
+                synchronous_commit: true,
+            };
+            assert_eq!(storage.sqlite_file(), file.map(Path::new), "{url}");
+        }
+    }
 
     #[test]
     fn masks_url_passwords() {

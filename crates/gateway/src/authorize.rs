@@ -42,6 +42,14 @@ impl Policy {
         } else {
             Some(authorizer.watch()?)
         };
+        if let (Some(watch), Some(store)) = (&watch, config.storage.sqlite_file())
+            && watch.wakes_on(store)
+        {
+            tracing::warn!(
+                store = %store.display(),
+                "the SQLite store is in a directory watched for policy changes: every write to it wakes the policy watcher; keep the policies in a directory of their own"
+            );
+        }
         let set = authorizer.current();
         if set.is_empty() {
             tracing::warn!("no authorization policy loaded: every call will be denied");
