@@ -22,7 +22,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -501,19 +501,27 @@ def wait_for(gw: Gateway, key: str, version: str, timeout: float = 2.0) -> float
         time.sleep(0.05)
 
 
+def reloading_gateway(
+    portcullis_bin: Path, tmp_path: Path, workdir: Path, policies: str
+) -> AbstractContextManager[Gateway]:
+    """A gateway in ``workdir`` (its store there too) over the demo server, with API keys and the
+    policies ``policies`` names."""
+    return running_gateway(
+        portcullis_bin,
+        workdir,
+        [demo_stdio(portcullis_bin, tmp_path / "demo-root")],
+        allow_anonymous=False,
+        auth=AUTH,
+        policies=[policies],
+    )
+
+
 def test_hot_reload_under_load(portcullis_bin: Path, tmp_path: Path) -> None:
     policy_dir = tmp_path / "policy"
     policy_dir.mkdir()
     policy_file = policy_dir / "reload.cedar"
     policy_file.write_text(ECHO_V1)
-    with running_gateway(
-        portcullis_bin,
-        tmp_path / "gateway",
-        [demo_stdio(portcullis_bin, tmp_path / "demo-root")],
-        allow_anonymous=False,
-        auth=AUTH,
-        policies=[str(policy_dir / "*.cedar")],
-    ) as gw:
+    with reloading_gateway(portcullis_bin, tmp_path, tmp_path / "gateway", str(policy_dir / "*.cedar")) as gw:
         key = create_key(gw, "rita", ["ops"])
         assert echo_version(raw_call(gw, key, "demo__echo", {"message": "hi"}, 1)) == "v1"
         start_seq = last_seq(gw)
@@ -595,14 +603,7 @@ def test_a_store_beside_the_policies_is_named_at_start(portcullis_bin: Path, tmp
     workdir.mkdir()
     policy_file = workdir / "reload.cedar"
     policy_file.write_text(ECHO_V1)
-    with running_gateway(
-        portcullis_bin,
-        workdir,
-        [demo_stdio(portcullis_bin, tmp_path / "demo-root")],
-        allow_anonymous=False,
-        auth=AUTH,
-        policies=[str(policy_file)],
-    ) as gw:
+    with reloading_gateway(portcullis_bin, tmp_path, workdir, str(policy_file)) as gw:
         warned = [line for line in gateway_logs(gw).splitlines() if STORE_BESIDE_POLICIES in line]
         assert len(warned) == 1, gateway_logs(gw)
         assert str(workdir / "portcullis.db") in warned[0], warned[0]
