@@ -84,4 +84,4 @@ pub use error::{Location, PolicyError, PolicyErrors};
 pub use model::{Action, CallTime, Request, Subject, SubjectKind, Target, ToolAttrs};
 pub use offline::ToolOverrides;
 pub use policies::{PolicySet, check};
-pub use watch::{Authorizer, DEBOUNCE, PolicyWatch, WatchError};
+pub use watch::{Authorizer, DEBOUNCE, POLL_BUSY, PolicyWatch, WatchError};

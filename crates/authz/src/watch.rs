@@ -17,6 +17,10 @@ use crate::policies::PolicySet;
 /// Quiet time after the last file event before reloading (editors write in several steps).
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// How often a directory that also holds a busy file is scanned for policy changes instead of
+/// being watched (see [`Authorizer::watch_beside`]).
+pub const POLL_BUSY: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 pub struct Authorizer {
     patterns: Vec<PathBuf>,
@@ -100,52 +104,87 @@ impl Authorizer {
     /// returned handle is dropped. Directories that hold the files are watched, so files
     /// created later (matching a glob) are picked up.
     pub fn watch(self: &Arc<Self>) -> Result<PolicyWatch, WatchError> {
+        self.watch_beside(&[])
+    }
+
+    /// [`Authorizer::watch`], except that a directory that also holds one of `busy` (files
+    /// written all the time, such as a SQLite store) is scanned every [`POLL_BUSY`] instead:
+    /// watched, it would wake the watcher on every write to them.
+    pub fn watch_beside(self: &Arc<Self>, busy: &[&Path]) -> Result<PolicyWatch, WatchError> {
         let (tx, rx) = mpsc::channel::<()>();
         let patterns: Vec<glob::Pattern> = self
             .patterns
             .iter()
             .filter_map(|p| glob::Pattern::new(&p.to_string_lossy()).ok())
             .collect();
-        // Only events on policy files reach the reload thread: the watched directories may
-        // hold busy files too (a SQLite store beside the policies is written on every call).
-        let mut watcher = notify::recommended_watcher(move |event| {
-            if is_relevant(&event, &patterns) {
-                let _ = tx.send(());
+        let (polled, watched): (Vec<_>, Vec<_>) =
+            watch_roots(&self.patterns).into_iter().partition(|root| {
+                busy.iter()
+                    .any(|file| wakes(std::slice::from_ref(root), file))
+            });
+        let watcher = if watched.is_empty() {
+            None
+        } else {
+            let mut watcher = notify::recommended_watcher(relay(tx.clone(), patterns.clone()))?;
+            for (dir, mode) in &watched {
+                watcher.watch(dir, *mode)?;
             }
-        })?;
-        let roots = watch_roots(&self.patterns);
-        for (dir, mode) in &roots {
-            watcher.watch(dir, *mode)?;
-        }
+            Some(watcher)
+        };
+        let poller = if polled.is_empty() {
+            None
+        } else {
+            let config = notify::Config::default().with_poll_interval(POLL_BUSY);
+            let mut poller = notify::PollWatcher::new(relay(tx, patterns), config)?;
+            for (dir, mode) in &polled {
+                poller.watch(dir, *mode)?;
+            }
+            Some(poller)
+        };
         let me = Arc::downgrade(self);
         let thread = std::thread::Builder::new()
             .name("policy-watch".into())
             .spawn(move || watch_loop(&me, &rx))
             .map_err(|e| WatchError(notify::Error::io(e)))?;
         Ok(PolicyWatch {
-            roots,
+            polled: polled.into_iter().map(|(dir, _)| dir).collect(),
             _watcher: watcher,
+            _poller: poller,
             _thread: thread,
         })
     }
 }
 
+/// A watcher's event handler: only events on policy files reach the reload thread (a watched
+/// directory may hold other files too).
+fn relay(
+    tx: mpsc::Sender<()>,
+    patterns: Vec<glob::Pattern>,
+) -> impl FnMut(notify::Result<notify::Event>) + Send + 'static {
+    move |event| {
+        if is_relevant(&event, &patterns) {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// Keeps policy files watched while alive; dropping it stops the watch.
 pub struct PolicyWatch {
-    roots: Vec<(PathBuf, RecursiveMode)>,
-    _watcher: notify::RecommendedWatcher,
+    polled: Vec<PathBuf>,
+    _watcher: Option<notify::RecommendedWatcher>,
+    _poller: Option<notify::PollWatcher>,
     _thread: std::thread::JoinHandle<()>,
 }
 
 impl PolicyWatch {
-    /// Whether a write to `file` wakes the watcher: it lies in a watched directory, where the
-    /// kernel reports every change to the watcher before it is told apart from the policy files.
-    pub fn wakes_on(&self, file: &Path) -> bool {
-        wakes(&self.roots, file)
+    /// The directories scanned every [`POLL_BUSY`] instead of watched.
+    pub fn polled(&self) -> &[PathBuf] {
+        &self.polled
     }
 }
 
-/// Whether `file` lies in one of the watched `roots`.
+/// Whether `file` lies in one of `roots`: where a watch is told of every change to it (the
+/// kernel reports it before it is told apart from the policy files).
 fn wakes(roots: &[(PathBuf, RecursiveMode)], file: &Path) -> bool {
     let Some(dir) = file.parent() else {
         return false;

@@ -100,6 +100,50 @@ fn edits_switch_decisions_and_bad_edits_keep_the_old_set() {
     assert_eq!(auth.generation(), 3);
 }
 
+/// A policy directory that also holds a busy file (a SQLite store) is scanned instead of
+/// watched: writes to the busy file reload nothing, edits to the policies still do, and other
+/// directories are still watched.
+#[test]
+fn a_directory_beside_a_busy_file_is_scanned_and_still_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shared, own) = (dir.path().join("shared"), dir.path().join("own"));
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::create_dir_all(&own).unwrap();
+    let (beside, apart) = (shared.join("a.cedar"), own.join("b.cedar"));
+    let store = shared.join("portcullis.db");
+    std::fs::write(&beside, "// nothing yet\n").unwrap();
+    std::fs::write(&apart, "// nothing yet\n").unwrap();
+    std::fs::write(&store, "").unwrap();
+    let auth = Arc::new(Authorizer::load(vec![beside.clone(), own.join("*.cedar")]).unwrap());
+    let watch = auth.watch_beside(&[store.as_path()]).unwrap();
+    assert_eq!(watch.polled(), std::slice::from_ref(&shared));
+
+    // The busy file is written for a while: no reload.
+    for i in 0..30 {
+        std::fs::write(&store, format!("write {i}")).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!((auth.generation(), auth.reload_failures()), (1, 0));
+
+    // An edit beside it is found by the scan.
+    replace(
+        &beside,
+        "@id(\"v1\") permit (principal in Portcullis::Role::\"dev\", action, resource);\n",
+    );
+    wait_for("the scanned edit", || auth.generation() == 2);
+    assert_eq!(
+        verdict(&auth, "fs__x"),
+        (Verdict::Allow, vec!["v1".to_owned()])
+    );
+    // One in the directory of its own, by the watch.
+    replace(
+        &apart,
+        "@id(\"v2\") forbid (principal, action, resource == Portcullis::Tool::\"fs__x\");\n",
+    );
+    wait_for("the watched edit", || auth.generation() == 3);
+    assert_eq!(verdict(&auth, "fs__x").0, Verdict::Deny);
+}
+
 #[test]
 fn decisions_use_one_consistent_snapshot_while_files_change() {
     let dir = tempfile::tempdir().unwrap();

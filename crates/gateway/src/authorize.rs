@@ -40,14 +40,16 @@ impl Policy {
         let watch = if config.authz.policies.is_empty() {
             None
         } else {
-            Some(authorizer.watch()?)
+            // A directory that also holds the SQLite store is scanned, not watched: a watch
+            // would be woken by every write to the store.
+            let store = config.storage.sqlite_file();
+            Some(authorizer.watch_beside(store.as_slice())?)
         };
-        if let (Some(watch), Some(store)) = (&watch, config.storage.sqlite_file())
-            && watch.wakes_on(store)
-        {
-            tracing::warn!(
-                store = %store.display(),
-                "the SQLite store is in a directory watched for policy changes: every write to it wakes the policy watcher; keep the policies in a directory of their own"
+        for dir in watch.iter().flat_map(PolicyWatch::polled) {
+            tracing::info!(
+                dir = %dir.display(),
+                every = ?portcullis_authz::POLL_BUSY,
+                "this policy directory also holds the SQLite store: it is scanned for policy changes, not watched"
             );
         }
         let set = authorizer.current();
