@@ -117,11 +117,9 @@ impl Authorizer {
             .iter()
             .filter_map(|p| glob::Pattern::new(&p.to_string_lossy()).ok())
             .collect();
-        let (polled, watched): (Vec<_>, Vec<_>) =
-            watch_roots(&self.patterns).into_iter().partition(|root| {
-                busy.iter()
-                    .any(|file| wakes(std::slice::from_ref(root), file))
-            });
+        let (polled, watched): (Vec<_>, Vec<_>) = watch_roots(&self.patterns)
+            .into_iter()
+            .partition(|root| busy.iter().any(|file| holds(root, file)));
         let watcher = if watched.is_empty() {
             None
         } else {
@@ -183,13 +181,10 @@ impl PolicyWatch {
     }
 }
 
-/// Whether `file` lies in one of `roots`: where a watch is told of every change to it (the
-/// kernel reports it before it is told apart from the policy files).
-fn wakes(roots: &[(PathBuf, RecursiveMode)], file: &Path) -> bool {
-    let Some(dir) = file.parent() else {
-        return false;
-    };
-    roots.iter().any(|(root, mode)| match mode {
+/// Whether `file` lies in the watch root `(dir, mode)`: a watch there is told of every change to
+/// it (the kernel reports it before it is told apart from the policy files).
+fn holds((root, mode): &(PathBuf, RecursiveMode), file: &Path) -> bool {
+    file.parent().is_some_and(|dir| match mode {
         RecursiveMode::NonRecursive => dir == root,
         RecursiveMode::Recursive => dir.starts_with(root),
     })
@@ -296,7 +291,8 @@ mod tests {
             ("/etc/p/state/portcullis.db", false),
             ("/var/lib/portcullis/portcullis.db", false),
         ] {
-            assert_eq!(wakes(&roots, Path::new(file)), woken, "{file}");
+            let in_a_root = roots.iter().any(|root| holds(root, Path::new(file)));
+            assert_eq!(in_a_root, woken, "{file}");
         }
     }
 }
