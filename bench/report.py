@@ -13,9 +13,12 @@ import statistics
 import sys
 from pathlib import Path
 
-ORDER = ["direct", "minimal", "full", "full-postgres", "contextforge"]
+ORDER = ["direct", "proxy", "proxy-commit", "proxy-flush", "minimal", "full", "full-postgres", "contextforge"]
 LABELS = {
     "direct": "upstream directly",
+    "proxy": "floor: bare hyper proxy (bench-proxy)",
+    "proxy-commit": "floor: bare proxy + a row committed to SQLite per call (sqlx, no flush)",
+    "proxy-flush": "floor: bare proxy + a row committed and flushed per call (sqlx)",
     "minimal": "Portcullis, minimal (API key, 1 policy, audit committed without flush)",
     "full": "Portcullis, full pipeline (API key, 100 policies, schema + rules, redaction, encrypted audit)",
     "full-postgres": "Portcullis, full pipeline on PostgreSQL",
