@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -88,6 +89,37 @@ def test_a_task_is_polled_to_its_result_by_its_creator_only(
     assert "error" not in ack and ack["result"]["resultType"] == "complete", ack
     rows = [r for r in audit_rows(gw, before) if r["principal"] == "alice" and r["method"].startswith("tasks/")]
     assert rows and all(r["decision"] == "allow" and r["upstream"] == "conf" for r in rows), rows
+
+
+def test_a_task_is_followed_up_through_another_replica(
+    start_gateway: Callable[..., Gateway], conformance_fixture_url: str, tmp_path: Path
+) -> None:
+    """Two replicas on one store, as behind a load balancer: a stateless client's poll may reach
+    a replica other than the one that relayed its call. (One SQLite file here; replicas on
+    PostgreSQL share the same table.)"""
+    shared = f"sqlite://{tmp_path / 'shared' / 'portcullis.db'}"
+    upstreams = [UpstreamSpec(name="conf", url=conformance_fixture_url)]
+    first = start_gateway(upstreams, allow_anonymous=False, auth={"api_keys": True}, storage_url=shared)
+    second = start_gateway(upstreams, allow_anonymous=False, auth={"api_keys": True}, storage_url=shared)
+    alice = create_key(first, "alice")
+    mallory = create_key(first, "mallory")
+
+    created = call(first, alice, "tools/call", {"name": "conf__slow_compute", "arguments": {"seconds": 0.3}})
+    assert created["result"]["resultType"] == "task", created
+    task_id = created["result"]["taskId"]
+
+    # The other replica knows whose task it is.
+    stolen = call(second, mallory, "tasks/get", {"taskId": task_id})
+    assert stolen["error"]["code"] == -32602, stolen
+    deadline = time.monotonic() + 15
+    while True:
+        got = call(second, alice, "tasks/get", {"taskId": task_id})
+        assert "result" in got, got
+        if got["result"]["status"] in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert got["result"]["status"] == "completed", got
+    assert got["result"]["result"]["content"], got
 
 
 def test_without_the_extension_a_call_is_answered_inline(

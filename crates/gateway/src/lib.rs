@@ -80,7 +80,7 @@ pub struct Gateway {
     pub shutdown: CancellationToken,
     /// Calls waiting for a 2026-era client's retry with input (MRTR bridging).
     parked: Mutex<HashMap<String, relay::Parked>>,
-    /// Tasks upstreams created for callers (tasks extension).
+    /// Tasks upstreams created for callers (tasks extension), in the store.
     pub tasks: tasks::Tasks,
 }
 
@@ -133,6 +133,13 @@ impl Gateway {
         let policy = Policy::load(config)?;
         let guard = Arc::new(GuardSet::build(config).map_err(BuildError::Guard)?);
         let pins = PinStore::open(store.clone()).await?;
+        let tasks =
+            tasks::Tasks::open(store.clone())
+                .await
+                .map_err(|source| BuildError::Store {
+                    url: redact_url(&config.storage.url),
+                    source,
+                })?;
         let redactor = Arc::clone(&guard.redactor);
         let audit = AuditLog::open(
             store.clone(),
@@ -211,7 +218,7 @@ impl Gateway {
             metrics: Metrics::new(),
             shutdown,
             parked: Mutex::new(HashMap::new()),
-            tasks: tasks::Tasks::default(),
+            tasks,
         }))
     }
 

@@ -443,7 +443,6 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
     gw.metrics
         .stage(crate::metrics::Stage::Upstream, started.elapsed());
     let id = current.id.clone();
-    let tool_def = tool.clone();
     let tool = tool.as_deref().map(|def| (target.inner.as_str(), def));
     let (response, decision) = match result {
         Ok(Outcome::Result(r)) => {
@@ -464,17 +463,30 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
                 rewrite,
             ) {
                 Ok(Cleared { raw, value }) => {
-                    if handle {
+                    let recorded = if handle {
                         let owner = crate::tasks::Owner {
-                            upstream: target.upstream,
+                            upstream: member.name.clone(),
                             principal: principal.clone(),
                             exposed: target.exposed.clone(),
-                            tool: tool_def.map(|def| (target.inner.clone(), def)),
+                            tool: tool.is_some().then(|| target.inner.clone()),
                         };
-                        gw.tasks.created(&raw, owner);
+                        gw.tasks.created(&raw, &owner).await.map(|_| ())
+                    } else {
+                        Ok(())
+                    };
+                    match recorded {
+                        Ok(()) => {
+                            entry.result(Some(value));
+                            (Response::result(id, raw), "allow")
+                        }
+                        // A handle the client could never poll is not handed out.
+                        Err(e) => {
+                            tracing::error!(upstream = %member.name, mcp.name = %target.exposed, error = %e, "the task could not be recorded; the call fails");
+                            let err = GatewayError::Internal(format!("task store: {e}"));
+                            entry.failed(&err);
+                            (Response::error(Some(id), err.public().error), err.label())
+                        }
                     }
-                    entry.result(Some(value));
-                    (Response::result(id, raw), "allow")
                 }
                 Err(err) => {
                     tracing::warn!(upstream = %member.name, mcp.name = %target.exposed, error = %err, "result refused");

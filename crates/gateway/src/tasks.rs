@@ -1,21 +1,24 @@
 //! The tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663, 2026-07-28): an upstream may
 //! answer a `tools/call` with a task handle (`resultType: "task"`); the client then polls
-//! `tasks/get`, answers `tasks/update` and may `tasks/cancel`. The gateway remembers which
-//! upstream made each task and for whom, so these go to that upstream, for that principal only:
-//! another caller presenting the id gets the same answer as for an unknown one. A completed
-//! task's result passes the same response guard as a direct call's.
+//! `tasks/get`, answers `tasks/update` and may `tasks/cancel`. The gateway records which
+//! upstream made each task and for whom, in its store, so these go to that upstream, for that
+//! principal only, through whichever replica on the same store the client reaches: another
+//! caller presenting the id gets the same answer as for an unknown one. A completed task's
+//! result passes the same response guard as a direct call's.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
+use portcullis_guard::pins::Kind as PinKind;
 use portcullis_mcp::{Method, Outcome, RawFields, RawObject, Request};
+use portcullis_store::sqlx::{self, Row};
+use portcullis_store::{Migration, Store, StoreError, now_ms};
 use portcullis_transport::ClientContext;
 use serde_json::value::RawValue;
 
 use crate::Gateway;
 use crate::audit::Entry;
-use crate::catalog::ToolDef;
 use crate::error::GatewayError;
 use crate::federation::Kind;
 use crate::pipeline::EraCtx;
@@ -27,65 +30,137 @@ pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 /// How long a task is remembered when the upstream states no `ttlMs`, and at most.
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Tasks remembered at once; past this, expired ones are dropped, then new ones are refused
-/// (the client's call still gets its handle, but later polls answer "unknown").
-const MAX_TASKS: usize = 100_000;
+
+/// How often expired tasks are deleted (by whichever replica records a task after that long).
+const SWEEP_EVERY_MS: i64 = 60_000;
+
+const MIGRATIONS: &[Migration] = &[
+    Migration::same(
+        1,
+        "CREATE TABLE gateway_tasks (
+            task_id TEXT NOT NULL,
+            principal TEXT NOT NULL,
+            upstream TEXT NOT NULL,
+            exposed TEXT NOT NULL,
+            tool TEXT,
+            expires_ms BIGINT NOT NULL,
+            PRIMARY KEY (task_id, principal)
+        )",
+    ),
+    Migration::same(
+        2,
+        "CREATE INDEX gateway_tasks_expires ON gateway_tasks (expires_ms)",
+    ),
+];
 
 /// Who a task belongs to and where it runs.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
-    pub upstream: usize,
+    /// The upstream's configured name.
+    pub upstream: String,
     pub principal: String,
-    /// The tool as the client named it, and as the upstream knows it with its definition (for
-    /// the result's `outputSchema` check and redaction scope).
+    /// The tool as the client named it.
     pub exposed: String,
-    pub tool: Option<(String, Arc<ToolDef>)>,
+    /// The tool as the upstream knows it, when the call had its verified definition (the
+    /// result's `outputSchema` check and redaction scope use it).
+    pub tool: Option<String>,
 }
 
-/// The tasks upstreams created for this gateway's callers.
-#[derive(Default)]
+/// The tasks upstreams created for callers of every replica on this store.
 pub struct Tasks {
-    /// Task id → its owner and when the gateway forgets it.
-    owners: Mutex<HashMap<String, (Owner, Instant)>>,
+    store: Store,
+    /// When expired rows were last deleted (Unix ms).
+    swept: AtomicI64,
 }
 
 impl Tasks {
-    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Owner, Instant)>> {
-        self.owners.lock().unwrap_or_else(|p| p.into_inner())
+    /// Applies the `gateway_tasks` migrations.
+    pub async fn open(store: Store) -> Result<Tasks, StoreError> {
+        store.migrate("gateway_tasks", MIGRATIONS).await?;
+        Ok(Tasks {
+            store,
+            swept: AtomicI64::new(0),
+        })
     }
 
-    /// Remembers the task `result` creates, if it is a task handle; `true` if it is one.
-    pub fn created(&self, result: &RawValue, owner: Owner) -> bool {
+    /// Records the task `result` creates, if it is a task handle; `true` if it is one. The same
+    /// id from the same principal's later call replaces the earlier record.
+    pub async fn created(&self, result: &RawValue, owner: &Owner) -> Result<bool, sqlx::Error> {
         let Some((task_id, ttl)) = handle(result) else {
-            return false;
+            return Ok(false);
         };
-        let now = Instant::now();
-        let mut owners = self.owners();
-        if owners.len() >= MAX_TASKS {
-            owners.retain(|_, (_, expires)| *expires > now);
-        }
-        if owners.len() >= MAX_TASKS && !owners.contains_key(&task_id) {
-            tracing::warn!(task = %task_id, "too many tasks remembered; this one cannot be polled through the gateway");
-            return true;
-        }
+        let now = now_ms();
+        let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        sqlx::query(
+            "INSERT INTO gateway_tasks (task_id, principal, upstream, exposed, tool, expires_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (task_id, principal) DO UPDATE SET upstream = excluded.upstream,
+                 exposed = excluded.exposed, tool = excluded.tool, expires_ms = excluded.expires_ms",
+        )
+        .bind(&task_id)
+        .bind(&owner.principal)
+        .bind(&owner.upstream)
+        .bind(&owner.exposed)
+        .bind(owner.tool.as_deref())
+        .bind(expires)
+        .execute(self.store.pool())
+        .await?;
         tracing::info!(task = %task_id, client.id = %owner.principal, mcp.name = %owner.exposed, "upstream created a task");
-        owners.insert(task_id, (owner, now + ttl));
-        true
+        self.sweep(now).await;
+        Ok(true)
+    }
+
+    /// Deletes expired tasks, at most once a minute per replica.
+    async fn sweep(&self, now: i64) {
+        let last = self.swept.load(Ordering::Relaxed);
+        if now - last < SWEEP_EVERY_MS
+            || self
+                .swept
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let deleted = sqlx::query("DELETE FROM gateway_tasks WHERE expires_ms <= $1")
+            .bind(now)
+            .execute(self.store.pool())
+            .await;
+        if let Err(e) = deleted {
+            tracing::warn!(error = %e, "expired tasks could not be deleted; they are ignored");
+        }
     }
 
     /// The task's owner, when `principal` made it and it has not expired.
-    pub fn find(&self, task_id: &str, principal: &str) -> Option<Owner> {
-        let mut owners = self.owners();
-        let (owner, expires) = owners.get(task_id)?;
-        if *expires <= Instant::now() {
-            owners.remove(task_id);
-            return None;
+    pub async fn find(&self, task_id: &str, principal: &str) -> Result<Option<Owner>, sqlx::Error> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "SELECT upstream, exposed, tool FROM gateway_tasks
+             WHERE task_id = $1 AND principal = $2 AND expires_ms > $3",
+        )
+        .bind(task_id)
+        .bind(principal)
+        .bind(now)
+        .fetch_optional(self.store.pool())
+        .await?;
+        if let Some(row) = row {
+            return Ok(Some(Owner {
+                upstream: row.try_get("upstream")?,
+                principal: principal.to_owned(),
+                exposed: row.try_get("exposed")?,
+                tool: row.try_get("tool")?,
+            }));
         }
-        if owner.principal != principal {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM gateway_tasks WHERE task_id = $1 AND expires_ms > $2",
+        )
+        .bind(task_id)
+        .bind(now)
+        .fetch_one(self.store.pool())
+        .await?;
+        if others > 0 {
             tracing::warn!(task = %task_id, client.id = %principal, "task id presented by another principal");
-            return None;
         }
-        Some(owner.clone())
+        Ok(None)
     }
 }
 
@@ -157,20 +232,27 @@ pub async fn relay(
         .and_then(|p| RawFields::parse(p).ok())
         .and_then(|p| p.get_str("taskId"))
         .ok_or_else(|| GatewayError::InvalidParams("taskId is required".into()))?;
+    let unknown = format!("Unknown taskId: {task_id}");
     let owner = gw
         .tasks
         .find(&task_id, &who.principal().id)
-        .ok_or_else(|| GatewayError::InvalidParams(format!("Unknown taskId: {task_id}")))?;
-    let member = gw
+        .await
+        .map_err(|e| GatewayError::Internal(format!("task store: {e}")))?
+        .ok_or_else(|| GatewayError::InvalidParams(unknown.clone()))?;
+    // A task of an upstream no longer configured is as unknown as any other.
+    let (idx, member) = gw
         .federation
-        .member(owner.upstream)
-        .ok_or_else(|| GatewayError::Internal("task of an unknown upstream".into()))?;
+        .members()
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.name == owner.upstream)
+        .ok_or(GatewayError::InvalidParams(unknown))?;
     entry.target(&member.name, &owner.exposed);
     // Owning the task is the permission: the call that created it was authorized and
     // validated, and these methods only follow it up.
     let target = crate::relay::Target {
         kind: Kind::Tool,
-        upstream: owner.upstream,
+        upstream: idx,
         exposed: owner.exposed.clone(),
         inner: task_id.into_owned(),
         params: req.params.clone(),
@@ -184,7 +266,7 @@ pub async fn relay(
     let outcome = crate::relay::call_once(gw, call, &req.method, client).await?;
     match outcome {
         Outcome::Result(r) if method == Method::TasksGet => {
-            let screened = screen_task(gw, &member.name, &owner, &r)?;
+            let screened = screen_task(gw, idx, &owner, &r).await?;
             entry.result(serde_json::from_str(screened.get()).ok());
             Ok(screened)
         }
@@ -197,30 +279,35 @@ pub async fn relay(
     }
 }
 
-/// A task's `result` (present once it completed) gets the checks a direct call's result gets.
-fn screen_task(
-    gw: &Gateway,
-    upstream: &str,
+/// A task's `result` (present once it completed) gets the checks a direct call's result gets,
+/// against the tool's verified definition as it is now (a tool no longer offered fails).
+async fn screen_task(
+    gw: &Arc<Gateway>,
+    idx: usize,
     owner: &Owner,
     raw: &RawValue,
 ) -> Result<Box<RawValue>, GatewayError> {
     let mut task = RawObject::from_raw(raw).map_err(|e| GatewayError::UpstreamFailed {
-        upstream: upstream.to_owned(),
+        upstream: owner.upstream.clone(),
         detail: format!("task is not a JSON object: {e}"),
     })?;
     let Some(result) = task.remove("result") else {
         return Ok(raw.to_owned());
     };
-    let tool = owner
-        .tool
-        .as_ref()
-        .map(|(name, def)| (name.as_str(), def.as_ref()));
+    let def = match &owner.tool {
+        Some(name) => Some((
+            name.as_str(),
+            gw.catalogs.for_use(gw, idx, PinKind::Tool, name).await?,
+        )),
+        None => None,
+    };
+    let tool = def.as_ref().map(|(name, def)| (*name, def.as_ref()));
     let rewrite = crate::results::Rewrite {
         method: Method::ToolsCall,
-        upstream: owner.upstream,
+        upstream: idx,
         modern: true,
     };
-    let cleared = crate::relay::clear(gw, upstream, tool, result, Some(rewrite))?;
+    let cleared = crate::relay::clear(gw, &owner.upstream, tool, result, Some(rewrite))?;
     task.set_raw("result", cleared.raw);
     task.to_raw()
         .map_err(|e| GatewayError::Internal(e.to_string()))
@@ -234,29 +321,74 @@ mod tests {
         RawValue::from_string(s.to_owned()).unwrap()
     }
 
-    fn owner(principal: &str) -> Owner {
+    fn owner(principal: &str, upstream: &str) -> Owner {
         Owner {
-            upstream: 0,
+            upstream: upstream.into(),
             principal: principal.into(),
             exposed: "slow".into(),
-            tool: None,
+            tool: Some("slow_compute".into()),
         }
     }
 
-    #[test]
-    fn a_task_is_found_only_by_its_principal_and_only_until_it_expires() {
-        let tasks = Tasks::default();
-        let created =
-            raw(r#"{"resultType":"task","taskId":"t-1","status":"working","ttlMs":60000}"#);
-        assert!(tasks.created(&created, owner("alice")));
-        assert!(tasks.find("t-1", "alice").is_some());
-        assert!(tasks.find("t-1", "bob").is_none(), "another principal");
-        assert!(tasks.find("t-2", "alice").is_none(), "unknown id");
-        let short = raw(r#"{"resultType":"task","taskId":"t-3","status":"working","ttlMs":0}"#);
-        assert!(tasks.created(&short, owner("alice")));
-        assert!(tasks.find("t-3", "alice").is_none(), "expired");
-        let plain = raw(r#"{"resultType":"complete","content":[]}"#);
-        assert!(!tasks.created(&plain, owner("alice")));
+    #[tokio::test]
+    async fn a_task_is_found_only_by_its_principal_and_only_until_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        for store in portcullis_store::testing::both(dir.path()).await.unwrap() {
+            let tasks = Tasks::open(store.clone()).await.unwrap();
+            let created =
+                raw(r#"{"resultType":"task","taskId":"t-1","status":"working","ttlMs":60000}"#);
+            assert!(tasks.created(&created, &owner("alice", "a")).await.unwrap());
+            assert_eq!(
+                tasks.find("t-1", "alice").await.unwrap(),
+                Some(owner("alice", "a"))
+            );
+            assert_eq!(
+                tasks.find("t-1", "bob").await.unwrap(),
+                None,
+                "another principal"
+            );
+            assert_eq!(
+                tasks.find("t-2", "alice").await.unwrap(),
+                None,
+                "unknown id"
+            );
+
+            // Another replica on the same store finds it too (nothing is kept in memory).
+            let replica = Tasks::open(store.clone()).await.unwrap();
+            assert!(replica.find("t-1", "alice").await.unwrap().is_some());
+
+            // The same id from another principal is theirs alone; from the same principal it
+            // replaces the earlier record.
+            assert!(tasks.created(&created, &owner("bob", "b")).await.unwrap());
+            assert_eq!(
+                tasks.find("t-1", "bob").await.unwrap(),
+                Some(owner("bob", "b"))
+            );
+            assert_eq!(
+                tasks.find("t-1", "alice").await.unwrap(),
+                Some(owner("alice", "a"))
+            );
+            assert!(tasks.created(&created, &owner("alice", "c")).await.unwrap());
+            assert_eq!(
+                tasks.find("t-1", "alice").await.unwrap(),
+                Some(owner("alice", "c"))
+            );
+
+            let short = raw(r#"{"resultType":"task","taskId":"t-3","status":"working","ttlMs":0}"#);
+            assert!(tasks.created(&short, &owner("alice", "a")).await.unwrap());
+            assert_eq!(tasks.find("t-3", "alice").await.unwrap(), None, "expired");
+            let plain = raw(r#"{"resultType":"complete","content":[]}"#);
+            assert!(!tasks.created(&plain, &owner("alice", "a")).await.unwrap());
+
+            // Expired tasks are deleted by the next sweep; live ones stay.
+            tasks.swept.store(0, Ordering::Relaxed);
+            tasks.sweep(now_ms()).await;
+            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM gateway_tasks")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(rows, 2, "t-1 of alice and of bob");
+        }
     }
 
     #[test]
