@@ -58,24 +58,8 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(opts.workers)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(serve(opts)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-proxy: {e}");
-            ExitCode::from(1)
-        }
-    }
+    let workers = opts.workers;
+    portcullis_bench::run("bench-proxy", Some(workers), serve(opts))
 }
 
 fn options() -> Option<Options> {

@@ -48,29 +48,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let state = Arc::new(State {
         served: AtomicU64::new(0),
         sessions: AtomicU64::new(0),
         tools: tool_list(tools),
         padding: "x".repeat(result_bytes),
     });
-    match runtime.block_on(serve(addr, state)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-upstream: {e}");
-            ExitCode::from(1)
-        }
-    }
+    portcullis_bench::run("bench-upstream", None, serve(addr, state))
 }
 
 fn tool_list(n: usize) -> Value {
