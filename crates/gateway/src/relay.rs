@@ -448,8 +448,12 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
         Ok(Outcome::Result(r)) => {
             // A task handle (only for a client that declared the tasks extension) carries no
             // content yet: its result comes later, through tasks/get, to this caller only.
-            let handle = matches!(&era, EraCtx::Modern { caps, .. } if caps.tasks)
-                && crate::tasks::is_handle(&r);
+            let task = if matches!(&era, EraCtx::Modern { caps, .. } if caps.tasks) {
+                crate::tasks::handle(&r)
+            } else {
+                None
+            };
+            let handle = task.is_some();
             let rewrite = (!handle).then_some(results::Rewrite {
                 method,
                 upstream: target.upstream,
@@ -463,16 +467,17 @@ pub async fn run(gw: Arc<Gateway>, run: Run, log: Arc<EventLog>, cancel: Cancell
                 rewrite,
             ) {
                 Ok(Cleared { raw, value }) => {
-                    let recorded = if handle {
-                        let owner = crate::tasks::Owner {
-                            upstream: member.name.clone(),
-                            principal: principal.clone(),
-                            exposed: target.exposed.clone(),
-                            tool: tool.is_some().then(|| target.inner.clone()),
-                        };
-                        gw.tasks.created(&raw, &owner).await.map(|_| ())
-                    } else {
-                        Ok(())
+                    let recorded = match &task {
+                        Some(task) => {
+                            let owner = crate::tasks::Owner {
+                                upstream: member.name.clone(),
+                                principal: principal.clone(),
+                                exposed: target.exposed.clone(),
+                                tool: tool.is_some().then(|| target.inner.clone()),
+                            };
+                            gw.tasks.created(task, &owner).await
+                        }
+                        None => Ok(()),
                     };
                     match recorded {
                         Ok(()) => {

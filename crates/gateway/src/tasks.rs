@@ -83,12 +83,10 @@ impl Tasks {
         })
     }
 
-    /// Records the task `result` creates, if it is a task handle; `true` if it is one. The same
-    /// id from the same principal's later call replaces the earlier record.
-    pub async fn created(&self, result: &RawValue, owner: &Owner) -> Result<bool, sqlx::Error> {
-        let Some((task_id, ttl)) = handle(result) else {
-            return Ok(false);
-        };
+    /// Records the task an upstream's handle created. The same id from the same principal's
+    /// later call replaces the earlier record.
+    pub async fn created(&self, task: &Handle, owner: &Owner) -> Result<(), sqlx::Error> {
+        let Handle { task_id, ttl } = task;
         let now = now_ms();
         let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
         sqlx::query(
@@ -97,7 +95,7 @@ impl Tasks {
              ON CONFLICT (task_id, principal) DO UPDATE SET upstream = excluded.upstream,
                  exposed = excluded.exposed, tool = excluded.tool, expires_ms = excluded.expires_ms",
         )
-        .bind(&task_id)
+        .bind(task_id)
         .bind(&owner.principal)
         .bind(&owner.upstream)
         .bind(&owner.exposed)
@@ -107,7 +105,7 @@ impl Tasks {
         .await?;
         tracing::info!(task = %task_id, client.id = %owner.principal, mcp.name = %owner.exposed, "upstream created a task");
         self.sweep(now).await;
-        Ok(true)
+        Ok(())
     }
 
     /// Deletes expired tasks, at most once a minute per replica.
@@ -164,8 +162,15 @@ impl Tasks {
     }
 }
 
-/// `(taskId, ttl)` when `result` is a `CreateTaskResult`.
-fn handle(result: &RawValue) -> Option<(String, Duration)> {
+/// A `CreateTaskResult`: the task's id, and how long the gateway remembers it.
+#[derive(Debug)]
+pub struct Handle {
+    task_id: String,
+    ttl: Duration,
+}
+
+/// The task handle `result` is, if it is one (its content comes later, through `tasks/get`).
+pub fn handle(result: &RawValue) -> Option<Handle> {
     let obj = RawFields::parse(result).ok()?;
     if obj.get_str("resultType").as_deref() != Some("task") {
         return None;
@@ -176,12 +181,7 @@ fn handle(result: &RawValue) -> Option<(String, Duration)> {
         .and_then(Result::ok)
         .map_or(DEFAULT_TTL, Duration::from_millis)
         .min(MAX_TTL);
-    Some((task_id, ttl))
-}
-
-/// Whether `result` is a task handle (its content comes later, through `tasks/get`).
-pub fn is_handle(result: &RawValue) -> bool {
-    handle(result).is_some()
+    Some(Handle { task_id, ttl })
 }
 
 /// Whether capabilities (a client's per-request ones, an upstream's) declare the extension.
@@ -321,6 +321,10 @@ mod tests {
         RawValue::from_string(s.to_owned()).unwrap()
     }
 
+    fn task(s: &str) -> Handle {
+        handle(&raw(s)).unwrap()
+    }
+
     fn owner(principal: &str, upstream: &str) -> Owner {
         Owner {
             upstream: upstream.into(),
@@ -336,8 +340,8 @@ mod tests {
         for store in portcullis_store::testing::both(dir.path()).await.unwrap() {
             let tasks = Tasks::open(store.clone()).await.unwrap();
             let created =
-                raw(r#"{"resultType":"task","taskId":"t-1","status":"working","ttlMs":60000}"#);
-            assert!(tasks.created(&created, &owner("alice", "a")).await.unwrap());
+                task(r#"{"resultType":"task","taskId":"t-1","status":"working","ttlMs":60000}"#);
+            tasks.created(&created, &owner("alice", "a")).await.unwrap();
             assert_eq!(
                 tasks.find("t-1", "alice").await.unwrap(),
                 Some(owner("alice", "a"))
@@ -359,7 +363,7 @@ mod tests {
 
             // The same id from another principal is theirs alone; from the same principal it
             // replaces the earlier record.
-            assert!(tasks.created(&created, &owner("bob", "b")).await.unwrap());
+            tasks.created(&created, &owner("bob", "b")).await.unwrap();
             assert_eq!(
                 tasks.find("t-1", "bob").await.unwrap(),
                 Some(owner("bob", "b"))
@@ -368,17 +372,18 @@ mod tests {
                 tasks.find("t-1", "alice").await.unwrap(),
                 Some(owner("alice", "a"))
             );
-            assert!(tasks.created(&created, &owner("alice", "c")).await.unwrap());
+            tasks.created(&created, &owner("alice", "c")).await.unwrap();
             assert_eq!(
                 tasks.find("t-1", "alice").await.unwrap(),
                 Some(owner("alice", "c"))
             );
 
-            let short = raw(r#"{"resultType":"task","taskId":"t-3","status":"working","ttlMs":0}"#);
-            assert!(tasks.created(&short, &owner("alice", "a")).await.unwrap());
+            let short =
+                task(r#"{"resultType":"task","taskId":"t-3","status":"working","ttlMs":0}"#);
+            tasks.created(&short, &owner("alice", "a")).await.unwrap();
             assert_eq!(tasks.find("t-3", "alice").await.unwrap(), None, "expired");
             let plain = raw(r#"{"resultType":"complete","content":[]}"#);
-            assert!(!tasks.created(&plain, &owner("alice", "a")).await.unwrap());
+            assert!(handle(&plain).is_none(), "not a task handle");
 
             // Expired tasks are deleted by the next sweep; live ones stay.
             tasks.swept.store(0, Ordering::Relaxed);
