@@ -44,16 +44,13 @@ pub(crate) fn source(config: &Config) -> Source {
     if config.auth.key_pepper.is_some() {
         return Source::Configured;
     }
-    let url = config.storage.url.as_str();
-    let Some(rest) = url.strip_prefix("sqlite:") else {
+    if !config.storage.url.starts_with("sqlite:") {
         return Source::Missing;
-    };
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.starts_with(":memory:") {
-        return Source::Ephemeral;
     }
-    let mut file = PathBuf::from(path).into_os_string();
+    let Some(path) = config.storage.sqlite_file() else {
+        return Source::Ephemeral;
+    };
+    let mut file = path.as_os_str().to_owned();
     file.push(".pepper");
     Source::File(PathBuf::from(file))
 }
