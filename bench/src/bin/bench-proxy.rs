@@ -58,8 +58,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let workers = opts.workers;
-    portcullis_bench::run("bench-proxy", Some(workers), serve(opts))
+    portcullis_bench::run("bench-proxy", Some(opts.workers), serve(opts))
 }
 
 fn options() -> Option<Options> {
